@@ -1,0 +1,49 @@
+# diffusion-lite: every set-up step lives here, so a fresh clone needs only Python >= 3.10 and make.
+#   make test   create/refresh .venv from the pins, then run unit tests + nbval over every notebook
+#   make book   create/refresh .venv, fetch offline web assets, build the site (executes notebooks)
+#   make lab    open JupyterLab on the course
+#   make student  write student copies (solutions removed) to student/
+#   make bench  time every notebook in a fresh kernel; table -> benchmarks/notebooks.md and README
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+# The stamp is named after pyproject.toml's checksum: edit the pins and the next run reinstalls;
+# change nothing and nothing is reinstalled.
+STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+PYTEST_WORKERS ?= 2
+
+.PHONY: venv test book lab student bench web-assets clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "diffusion-lite needs Python >= 3.10; set PYTHON=/path/to/python3.x")'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@rm -f $(VENV)/.installed-*
+	# torch first and exactly pinned: a looser request pulls several GB of CUDA wheels.
+	$(BIN)/python -m pip install --disable-pip-version-check -q "torch==2.13.0"
+	$(BIN)/python -m pip install --disable-pip-version-check -q -e ".[dev]"
+	@touch $@
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile --nbval-lax --nbval-current-env \
+		--nbval-cell-timeout=300 -p no:cacheprovider
+
+web-assets: $(STAMP)
+	@bash scripts/fetch_web_assets.sh
+
+book: $(STAMP) web-assets
+	$(BIN)/jupyter-book build . --config book/_config.yml --toc book/_toc.yml -W -n --keep-going
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab notebooks/
+
+student: $(STAMP)
+	$(BIN)/python scripts/make_student.py notebooks student
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run_notebooks.py
+
+clean:
+	rm -rf _build student

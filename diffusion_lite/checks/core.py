@@ -1,0 +1,136 @@
+"""Machinery shared by all exercise checkers: run, compare, explain.
+
+A checker calls the learner's function on several random inputs, compares each result with the
+reference implementation, and on the first disagreement raises :class:`ExerciseError` with a
+diagnosis (not written yet, crashed, returned None, wrong shape, NaN, wrong sign, off by a constant
+factor, off by a constant offset, simply different) plus a hint written for that exercise.
+On success it prints one line and returns ``None``.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import numpy as np
+import torch
+
+__all__ = ["ExerciseError", "check_function", "check_value", "to_numpy"]
+
+# Keys a checker may give hints for; the diagnosis picks the matching one.
+HINT_KEYS = ("not_implemented", "exception", "none", "type", "shape", "nan", "sign", "scale",
+             "offset", "value")
+
+
+class ExerciseError(AssertionError):
+    """The learner's answer is not right yet; the message says what is wrong and hints at why."""
+
+
+def to_numpy(value: Any, name: str) -> np.ndarray:
+    """Convert a tensor, array or number to a float64 array, or raise a learner-readable error."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu().to(torch.float64).numpy()
+    try:
+        return np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ExerciseError(
+            f"{name} returned a {type(value).__name__}, which is not a number, array or tensor."
+        ) from exc
+
+
+def _hint(hints: Mapping[str, str] | None, key: str, **fmt: Any) -> str:
+    text = (hints or {}).get(key)
+    return f"\nHint: {text.format(**fmt)}" if text else ""
+
+
+def check_value(got: Any, want: Any, *, name: str = "your answer", atol: float = 1e-6,
+                rtol: float = 1e-4, hints: Mapping[str, str] | None = None,
+                context: str = "") -> None:
+    """Compare one result with the expected value and raise :class:`ExerciseError` explaining any gap.
+
+    ``context`` describes the input (e.g. "for n_steps=10"), so the learner can reproduce it.
+    """
+    where = f" {context}" if context else ""
+    if got is None:
+        raise ExerciseError(f"{name} returned None{where}. Did you forget `return`?"
+                            + _hint(hints, "none"))
+    g, w = to_numpy(got, name), to_numpy(want, "the reference")
+    if g.shape != w.shape:
+        raise ExerciseError(f"{name} has shape {g.shape}{where}, expected {w.shape}."
+                            + _hint(hints, "shape", got=g.shape, want=w.shape))
+    if not np.all(np.isfinite(g)) and np.all(np.isfinite(w)):
+        raise ExerciseError(f"{name} contains NaN or infinite values{where}."
+                            + _hint(hints, "nan"))
+    if np.allclose(g, w, atol=atol, rtol=rtol):
+        return
+    if np.any(w != 0) and np.allclose(g, -w, atol=atol, rtol=rtol):
+        raise ExerciseError(f"{name} has the wrong sign{where}." + _hint(hints, "sign"))
+    ww = float(np.sum(w * w))
+    if ww > 0:
+        factor = float(np.sum(g * w) / ww)
+        if abs(factor - 1) > 10 * rtol and np.allclose(g, factor * w, atol=atol, rtol=10 * rtol):
+            raise ExerciseError(f"{name} is off by a constant factor of about {factor:.4g}{where}."
+                                + _hint(hints, "scale", factor=factor))
+    if g.size > 1:
+        offset = float(np.mean(g - w))
+        if np.allclose(g - offset, w, atol=atol, rtol=rtol):
+            raise ExerciseError(f"{name} is off by a constant offset of about {offset:.4g}{where}."
+                                + _hint(hints, "offset", offset=offset))
+    err = np.abs(g - w)
+    idx = np.unravel_index(int(np.argmax(err)), err.shape) if err.ndim else ()
+    raise ExerciseError(
+        f"{name} differs from the reference{where}: largest error {float(err.max()):.3g} at index "
+        f"{tuple(int(i) for i in idx)} (got {float(g[idx]):.6g}, expected {float(w[idx]):.6g})."
+        + _hint(hints, "value")
+    )
+
+
+def _clone(obj: Any) -> Any:
+    return obj.clone() if isinstance(obj, torch.Tensor) else copy.deepcopy(obj)
+
+
+def check_function(candidate: Callable, reference: Callable,
+                   cases: Iterable[Mapping[str, Any]], *, name: str, atol: float = 1e-6,
+                   rtol: float = 1e-4, hints: Mapping[str, str] | None = None,
+                   compare: Callable[..., None] | None = None) -> None:
+    """Call ``candidate(**case)`` and ``reference(**case)`` for every case and compare the results.
+
+    ``cases`` are keyword-argument dicts (inputs are copied, so an in-place edit by the learner
+    cannot change the reference's input). ``compare(got, want, context=...)`` replaces the default
+    elementwise :func:`check_value` for answers that are random (compare statistics instead).
+    """
+    if not callable(candidate):
+        raise ExerciseError(f"expected a function for {name}, got {type(candidate).__name__}."
+                            + _hint(hints, "type"))
+    cases = list(cases)
+    if not cases:
+        raise ValueError("a checker needs at least one case")
+    for case in cases:
+        context = "for " + ", ".join(f"{k}={_describe(v)}" for k, v in case.items())
+        try:
+            got = candidate(**{k: _clone(v) for k, v in case.items()})
+        except NotImplementedError as exc:
+            raise ExerciseError(f"{name} is not written yet: replace the `# your code here` stub."
+                                + _hint(hints, "not_implemented")) from exc
+        except ExerciseError:
+            raise
+        except Exception as exc:  # the learner's code crashed: say how, keep the traceback
+            raise ExerciseError(f"{name} raised {type(exc).__name__}: {exc} ({context})."
+                                + _hint(hints, "exception")) from exc
+        want = reference(**{k: _clone(v) for k, v in case.items()})
+        if compare is not None:
+            compare(got, want, context=context)
+        else:
+            check_value(got, want, name=name, atol=atol, rtol=rtol, hints=hints, context=context)
+    print(f"✓ {name} is correct on {len(cases)} test inputs.")
+
+
+def _describe(v: Any) -> str:
+    if isinstance(v, (torch.Tensor, np.ndarray)):
+        return f"<{type(v).__name__} of shape {tuple(v.shape)}>"
+    if isinstance(v, torch.Generator):
+        return "<generator>"
+    if callable(v):
+        return f"<function {getattr(v, '__name__', '?')}>"
+    return repr(v)
