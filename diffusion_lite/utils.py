@@ -39,8 +39,12 @@ def get_device(prefer: str | None = None) -> torch.device:
     """The best available device: ``cuda``, then ``mps``, then ``cpu`` (or ``prefer`` if given)."""
     if prefer is not None:
         device = torch.device(prefer)
-        if device.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError("prefer='cuda' but no CUDA device is available; use prefer=None or 'cpu'")
+        mps = getattr(torch.backends, "mps", None)
+        available = {"cpu": True, "cuda": torch.cuda.is_available(),
+                     "mps": mps is not None and mps.is_available()}
+        if not available.get(device.type, False):
+            raise ValueError(f"prefer={prefer!r} but no {device.type} device is available here; "
+                             "use prefer=None (best available) or 'cpu'")
         return device
     if torch.cuda.is_available():
         return torch.device("cuda")

@@ -10,6 +10,7 @@ On success it prints one line and returns ``None``.
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -39,9 +40,24 @@ def to_numpy(value: Any, name: str) -> np.ndarray:
         ) from exc
 
 
+_PLACEHOLDER = re.compile(r"\{(\w+)(?::([^{}]*))?\}")
+
+
 def _hint(hints: Mapping[str, str] | None, key: str, **fmt: Any) -> str:
+    """The hint for ``key``, with ``{factor}``-style placeholders filled from ``fmt``.
+
+    Only known placeholders are replaced, so hints may contain literal braces ({0, 1}, LaTeX).
+    """
     text = (hints or {}).get(key)
-    return f"\nHint: {text.format(**fmt)}" if text else ""
+    if not text:
+        return ""
+
+    def fill(m: re.Match) -> str:
+        if m[1] not in fmt:
+            return m[0]
+        return format(fmt[m[1]], m[2] or "")
+
+    return "\nHint: " + _PLACEHOLDER.sub(fill, text)
 
 
 def check_value(got: Any, want: Any, *, name: str = "your answer", atol: float = 1e-6,
