@@ -4,6 +4,7 @@
 #   make lab    open JupyterLab on the course
 #   make student  write student copies (solutions removed) to student/
 #   make bench  time every notebook in a fresh kernel; table -> benchmarks/notebooks.md and README
+#               (make bench BENCH_ARGS="--only 01 --timeout 300")
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -12,15 +13,22 @@ BIN    := $(VENV)/bin
 # change nothing and nothing is reinstalled.
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 PYTEST_WORKERS ?= 2
+BENCH_ARGS ?=
+# pip >= 21.3 installs a pyproject-only package in editable mode (PEP 660); older pips cannot.
+PIP_MIN := 21.3
 
-.PHONY: venv test book lab student bench web-assets clean
+.PHONY: venv test book lab student bench web-assets clean distclean
 
 venv: $(STAMP)
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "diffusion-lite needs Python >= 3.10; set PYTHON=/path/to/python3.x")'
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || { echo "could not create $(VENV)." \
+		"On Debian/Ubuntu: sudo apt install python3-venv (or set PYTHON=...)"; rm -rf $(VENV); exit 1; }
 	@rm -f $(VENV)/.installed-*
+	@$(BIN)/python -c 'import pip, sys; v = tuple(int(p) for p in pip.__version__.split(".")[:2]); \
+		sys.exit(v < tuple(int(p) for p in "$(PIP_MIN)".split(".")))' \
+	|| $(BIN)/python -m pip install --disable-pip-version-check -q "pip>=$(PIP_MIN)"
 	# torch first and exactly pinned: a looser request pulls several GB of CUDA wheels.
 	$(BIN)/python -m pip install --disable-pip-version-check -q "torch==2.13.0"
 	$(BIN)/python -m pip install --disable-pip-version-check -q -e ".[dev]"
@@ -43,7 +51,10 @@ student: $(STAMP)
 	$(BIN)/python scripts/make_student.py notebooks student
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/run_notebooks.py
+	$(BIN)/python benchmarks/run_notebooks.py $(BENCH_ARGS)
 
 clean:
 	rm -rf _build student
+
+distclean: clean
+	rm -rf $(VENV) book/_static/vendor
