@@ -69,6 +69,15 @@ def test_no_other_file_names_another_repository():
                     "(book/_config.yml repository.url)")
 
 
+def test_readme_marks_as_available_only_chapters_that_exist():
+    rows = re.findall(r"^\| (\d+) \| .* \| (.*) \|$", (REPO / "README.md").read_text(), re.M)
+    assert [int(n) for n, _ in rows] == list(range(1, 9)), "README lists chapters 1-8 in order"
+    for number, status in rows:
+        exists = any((REPO / "notebooks").glob(f"{int(number):02d}_*.ipynb"))
+        if "available" in status:
+            assert exists, f"README says chapter {number} is available, but notebooks/ lacks it"
+
+
 def _fake_config():
     return SimpleNamespace(html_static_path=[], mathjax_path="https://cdn.example/mathjax.js",
                            nb_ipywidgets_js={"https://cdn.example/require.js": {}})
