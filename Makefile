@@ -1,7 +1,7 @@
 # diffusion-lite: every set-up step lives here, so a fresh clone needs only Python >= 3.10 and make.
 #   make test   create/refresh .venv from the pins, then run unit tests + nbval over every notebook
 #   make book   create/refresh .venv, fetch offline web assets, build the site (executes notebooks)
-#   make lab    open JupyterLab on the course
+#   make lab    open JupyterLab on the course (make lab LAB_DIR=student/notebooks LAB_ARGS=--no-browser)
 #   make student  write student copies (solutions removed) to student/
 #   make bench  time every notebook in a fresh kernel; table -> benchmarks/notebooks.md and README
 #               (make bench BENCH_ARGS="--only 01 --timeout 300")
@@ -14,6 +14,8 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 PYTEST_WORKERS ?= 2
 BENCH_ARGS ?=
+LAB_ARGS ?=
+LAB_DIR ?= notebooks
 # pip >= 21.3 installs a pyproject-only package in editable mode (PEP 660); older pips cannot.
 PIP_MIN := 21.3
 
@@ -45,7 +47,7 @@ book: $(STAMP) web-assets
 	$(BIN)/jupyter-book build . --config book/_config.yml --toc book/_toc.yml -W -n --keep-going
 
 lab: $(STAMP)
-	$(BIN)/jupyter lab notebooks/
+	$(BIN)/jupyter lab $(LAB_ARGS) $(LAB_DIR)
 
 student: $(STAMP)
 	$(BIN)/python scripts/make_student.py notebooks student
