@@ -16,6 +16,7 @@ PYTEST_WORKERS ?= 2
 BENCH_ARGS ?=
 LAB_ARGS ?=
 LAB_DIR ?= notebooks
+# (as root, e.g. in a container, Jupyter refuses to start without --allow-root; added then)
 # pip >= 21.3 installs a pyproject-only package in editable mode (PEP 660); older pips cannot.
 PIP_MIN := 21.3
 
@@ -47,7 +48,7 @@ book: $(STAMP) web-assets
 	$(BIN)/jupyter-book build . --config book/_config.yml --toc book/_toc.yml -W -n --keep-going
 
 lab: $(STAMP)
-	$(BIN)/jupyter lab $(LAB_ARGS) $(LAB_DIR)
+	$(BIN)/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS) $(LAB_DIR)
 
 student: $(STAMP)
 	$(BIN)/python scripts/make_student.py notebooks student
