@@ -167,3 +167,40 @@ def test_built_page_loads_nothing_from_a_cdn(built_fixture_book):
     assert _external_loads(html) == [], "the page fetches from the network"
     state = json.loads(re.search(r'widget-state\+json">(.*?)</script>', html, re.S)[1])
     assert any(m["model_name"] == "IntSliderModel" for m in state["state"].values())
+
+
+# ----------------------------------------------------------------------------- the asset fetcher
+
+def _fetcher_in(tmp_path):
+    (tmp_path / "scripts").mkdir()
+    shutil.copy(REPO / "scripts" / "fetch_web_assets.sh", tmp_path / "scripts")
+    return ["bash", str(tmp_path / "scripts" / "fetch_web_assets.sh")]
+
+
+def test_fetcher_without_npm_falls_back_to_cdns_and_says_so(tmp_path):
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    for tool in ("bash", "dirname", "mktemp", "rm", "mkdir", "tar", "mv", "touch", "du", "cut"):
+        found = shutil.which(tool)
+        if found:
+            (tools / tool).symlink_to(found)
+    proc = subprocess.run(_fetcher_in(tmp_path), capture_output=True, text=True,
+                          env={"PATH": str(tools)}, timeout=60)
+    assert proc.returncode == 0, "a missing npm must not fail the build"
+    assert "npm not found" in proc.stderr and "FALLING BACK TO CDNs" in proc.stderr
+    assert not (tmp_path / "book" / "_static" / "vendor").exists()
+
+
+def test_fetcher_second_run_does_nothing(tmp_path):
+    cmd = _fetcher_in(tmp_path)
+    script = (tmp_path / "scripts" / "fetch_web_assets.sh").read_text()
+    versions = {k: re.search(rf"^{k}=(\S+)", script, re.M)[1]
+                for k in ("MATHJAX", "REQUIREJS", "HTML_MANAGER")}
+    vendor = tmp_path / "book" / "_static" / "vendor"
+    vendor.mkdir(parents=True)
+    (vendor / (f".complete-mathjax-{versions['MATHJAX']}-requirejs-{versions['REQUIREJS']}"
+               f"-html-manager-{versions['HTML_MANAGER']}")).touch()
+    proc = subprocess.run(cmd, capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"},
+                          timeout=60)
+    assert proc.returncode == 0 and "nothing to do" in proc.stdout
+    assert len(list(vendor.iterdir())) == 1, "nothing fetched: only the stamp is there"
