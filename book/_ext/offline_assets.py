@@ -33,8 +33,9 @@ VENDOR = STATIC / "vendor"
 MATHJAX = "vendor/mathjax/es5/tex-mml-chtml.js"
 REQUIRE = "vendor/requirejs/require.js"
 WIDGETS = "vendor/html-manager/dist/embed-amd.js"
-# matplotlib.animation's HTML writer: <link rel="stylesheet" href="https://maxcdn...font-awesome...">
-CDN_FONT_AWESOME = re.compile(r"<link\b[^>]*href=[\"']https?://[^\"']*font-awesome[^\"']*[\"'][^>]*>\s*")
+# matplotlib.animation's HTML writer: <link rel="stylesheet" href="https://maxcdn.../font-awesome...">
+CDN_FONT_AWESOME = re.compile(
+    r"<link\b[^>]*href=[\"']https?://[^\"']*font-awesome[^\"']*[\"'][^>]*>\s*")
 
 
 def vendored_files() -> dict[str, Path]:
