@@ -1,9 +1,10 @@
 # diffusion-lite: every set-up step lives here, so a fresh clone needs only Python >= 3.10 and make.
 #   make test   create/refresh .venv from the pins, then run unit tests + nbval over every notebook
 #   make book   create/refresh .venv, fetch offline web assets, build the site (executes notebooks)
-#   make lab    open JupyterLab on the course
+#   make lab    open JupyterLab on the course (make lab LAB_DIR=student/notebooks LAB_ARGS=--no-browser)
 #   make student  write student copies (solutions removed) to student/
 #   make bench  time every notebook in a fresh kernel; table -> benchmarks/notebooks.md and README
+#               (make bench BENCH_ARGS="--only 01 --timeout 300")
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -12,15 +13,25 @@ BIN    := $(VENV)/bin
 # change nothing and nothing is reinstalled.
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 PYTEST_WORKERS ?= 2
+BENCH_ARGS ?=
+LAB_ARGS ?=
+LAB_DIR ?= notebooks
+# (as root, e.g. in a container, Jupyter refuses to start without --allow-root; added then)
+# pip >= 21.3 installs a pyproject-only package in editable mode (PEP 660); older pips cannot.
+PIP_MIN := 21.3
 
-.PHONY: venv test book lab student bench web-assets clean
+.PHONY: venv test book lab student bench web-assets clean distclean
 
 venv: $(STAMP)
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "diffusion-lite needs Python >= 3.10; set PYTHON=/path/to/python3.x")'
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || { echo "could not create $(VENV)." \
+		"On Debian/Ubuntu: sudo apt install python3-venv (or set PYTHON=...)"; rm -rf $(VENV); exit 1; }
 	@rm -f $(VENV)/.installed-*
+	@$(BIN)/python -c 'import pip, sys; v = tuple(int(p) for p in pip.__version__.split(".")[:2]); \
+		sys.exit(v < tuple(int(p) for p in "$(PIP_MIN)".split(".")))' \
+	|| $(BIN)/python -m pip install --disable-pip-version-check -q "pip>=$(PIP_MIN)"
 	# torch first and exactly pinned: a looser request pulls several GB of CUDA wheels.
 	$(BIN)/python -m pip install --disable-pip-version-check -q "torch==2.13.0"
 	$(BIN)/python -m pip install --disable-pip-version-check -q -e ".[dev]"
@@ -37,13 +48,16 @@ book: $(STAMP) web-assets
 	$(BIN)/jupyter-book build . --config book/_config.yml --toc book/_toc.yml -W -n --keep-going
 
 lab: $(STAMP)
-	$(BIN)/jupyter lab notebooks/
+	$(BIN)/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS) $(LAB_DIR)
 
 student: $(STAMP)
 	$(BIN)/python scripts/make_student.py notebooks student
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/run_notebooks.py
+	$(BIN)/python benchmarks/run_notebooks.py $(BENCH_ARGS)
 
 clean:
 	rm -rf _build student
+
+distclean: clean
+	rm -rf $(VENV) book/_static/vendor
