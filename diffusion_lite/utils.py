@@ -43,7 +43,7 @@ def get_device(prefer: str | None = None) -> torch.device:
         available = {"cpu": True, "cuda": torch.cuda.is_available(),
                      "mps": mps is not None and mps.is_available()}
         if not available.get(device.type, False):
-            raise ValueError(f"prefer={prefer!r} but no {device.type} device is available here; "
+            raise ValueError(f"prefer={prefer!r} but no {device.type.upper()} device is available here; "
                              "use prefer=None (best available) or 'cpu'")
         return device
     if torch.cuda.is_available():

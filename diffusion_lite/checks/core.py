@@ -138,7 +138,7 @@ def check_function(candidate: Callable, reference: Callable,
                                 + _hint(hints, "exception")) from exc
         want = reference(**{k: _clone(v) for k, v in case.items()})
         if got is None:  # say so before any custom comparison trips over it
-            raise ExerciseError(f"{name} returned None ({context}). Did you forget `return`?"
+            raise ExerciseError(f"{name} returned None {context}. Did you forget `return`?"
                                 + _hint(hints, "none"))
         if compare is not None:
             compare(got, want, context=context)
