@@ -9,6 +9,15 @@ from diffusion_lite.likelihood import (bits_per_dim, divergence_exact, divergenc
                                        log_likelihood)
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Many tiny tensor ops: one thread avoids oversubscription when tests run in parallel."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 def gaussian_denoiser(mu, s2):
     """Optimal denoiser of N(mu, diag(s2)): D = mu + s2/(s2 + σ²) (x − mu)."""
     def denoiser(x, sigma):

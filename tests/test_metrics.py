@@ -10,6 +10,15 @@ from torchmetrics.image.fid import FrechetInceptionDistance
 from diffusion_lite import metrics
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Many tiny tensor ops: one thread avoids oversubscription when tests run in parallel."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 def _sets(n=120, m=100, d=3, shift=0.5, seed=0):
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(n, d, generator=g, dtype=torch.float64)
