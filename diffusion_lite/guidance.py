@@ -12,6 +12,10 @@ makes the class recognisable (fidelity) at the cost of variety (diversity). Beca
 are linked by Tweedie's formula, s = (D − x)/σ², the same combination holds for scores, and in the
 paper's ε-parametrisation the paper's weight is our w − 1.
 
+The wrapper that applies the formula inside a sampler, ``GuidedDenoiser(denoiser, labels, w,
+null_label)``, lives with the other wrappers in ``denoisers`` and is re-exported here; it evaluates
+both branches in one batch of 2B.
+
 Notation (code → notebook):
 
 | code | symbol | meaning |
@@ -25,13 +29,11 @@ Notation (code → notebook):
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
 
-from diffusion_lite.utils import as_sigma
+from diffusion_lite.denoisers import GuidedDenoiser  # the wrapper D_w(x, σ), chapter 5's module
 
-__all__ = ["cfg_combine", "drop_labels", "ClassifierFreeGuidance"]
+__all__ = ["cfg_combine", "drop_labels", "GuidedDenoiser"]
 
 
 def cfg_combine(d_uncond: torch.Tensor, d_cond: torch.Tensor, scale: float) -> torch.Tensor:
@@ -59,34 +61,3 @@ def drop_labels(labels: torch.Tensor, p_uncond: float, null_label: int, *,
     u = torch.rand(labels.shape, generator=generator, device=labels.device)
     return torch.where(u < p_uncond, torch.full_like(labels, null_label), labels)
 
-
-class ClassifierFreeGuidance:
-    """Turn a label-aware denoiser ``D(x, σ, labels=...)`` into the contract ``D_w(x, σ)``.
-
-    ``labels`` (B,) are the requested classes, ``scale`` is w. Both branches are evaluated in one
-    batch of size 2B (one network call per step, twice the batch); at w = 0 or w = 1 only the branch
-    that matters is evaluated. See :func:`cfg_combine` for the formula.
-    """
-
-    def __init__(self, denoiser: Callable[..., torch.Tensor], labels: torch.Tensor, scale: float,
-                 null_label: int):
-        if labels.ndim != 1:
-            raise ValueError(f"labels must have shape (B,), got {tuple(labels.shape)}")
-        self.denoiser, self.labels, self.scale = denoiser, labels, float(scale)
-        self.null_label = null_label
-
-    def __call__(self, x: torch.Tensor, sigma: float | torch.Tensor) -> torch.Tensor:
-        B = x.shape[0]
-        if B != self.labels.shape[0]:
-            raise ValueError(f"x has batch {B} but {self.labels.shape[0]} labels were given")
-        sigma = as_sigma(sigma, x)  # (B,)
-        labels = self.labels.to(x.device)
-        null = torch.full_like(labels, self.null_label)
-        if self.scale == 0.0:
-            return self.denoiser(x, sigma, labels=null)
-        if self.scale == 1.0:
-            return self.denoiser(x, sigma, labels=labels)
-        both = self.denoiser(torch.cat([x, x]), torch.cat([sigma, sigma]),
-                             labels=torch.cat([null, labels]))  # (2B, ...)
-        d_uncond, d_cond = both[:B], both[B:]
-        return cfg_combine(d_uncond, d_cond, self.scale)
