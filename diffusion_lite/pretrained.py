@@ -64,7 +64,7 @@ class Entry:
 
 
 def _default_train() -> TrainConfig:
-    return TrainConfig(steps=4000, batch_size=128, lr=2e-3, lr_warmup=100, ema_decay=0.999,
+    return TrainConfig(steps=3000, batch_size=128, lr=2e-3, lr_warmup=100, ema_decay=0.999,
                        prediction="edm", sigma_data=0.5, p_mean=-1.2, p_std=1.2,
                        label_dropout=0.1, null_label=10, seed=0, progress=False)
 

@@ -29,7 +29,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["UNetConfig", "UNet", "sinusoidal_embedding"]
+from diffusion_lite.models import SinusoidalEmbedding
+
+__all__ = ["UNetConfig", "UNet"]
 
 
 @dataclass(frozen=True)
@@ -37,28 +39,13 @@ class UNetConfig:
     """Architecture of the digit U-Net (every field is part of the cache key in ``pretrained``)."""
 
     in_channels: int = 1            # 1 for grey-scale digits
-    base_channels: int = 32         # channels at full resolution
+    base_channels: int = 16         # channels at full resolution
     channel_mults: tuple = (1, 2, 2)  # one entry per level; level i has base·mults[i] channels
     emb_dim: int = 128              # width of the noise/class embedding
     num_classes: int = 10           # K real classes; index K is the null class (0 = unconditional net)
     attention: bool = True          # one self-attention block at the lowest resolution
     num_groups: int = 8             # GroupNorm groups
     dropout: float = 0.0            # dropout inside residual blocks
-
-
-def sinusoidal_embedding(c_noise: torch.Tensor, dim: int) -> torch.Tensor:
-    """Sinusoidal features of the noise input: [cos(c·f_k), sin(c·f_k)], f_k = 10000^(−k/(dim/2)).
-
-    The transformer position encoding used for time/noise in Ho et al. 2020 ({cite}`ho2020`).
-    ``c_noise`` has shape (B,); the result has shape (B, dim).
-    """
-    if dim % 2:
-        raise ValueError(f"embedding dim must be even, got {dim}")
-    half = dim // 2
-    freqs = torch.exp(-math.log(10000.0) * torch.arange(half, device=c_noise.device,
-                                                        dtype=torch.float32) / half)  # (half,)
-    args = c_noise.float()[:, None] * freqs[None, :]  # (B, half)
-    return torch.cat([torch.cos(args), torch.sin(args)], dim=1).to(c_noise.dtype)  # (B, dim)
 
 
 class ResBlock(nn.Module):
@@ -111,6 +98,8 @@ class UNet(nn.Module):
         self.config = cfg
         ch = [cfg.base_channels * m for m in cfg.channel_mults]  # channels per level
         g, e, p = cfg.num_groups, cfg.emb_dim, cfg.dropout
+        # c_noise = ¼ log σ lies in about [−2, 1.5]: frequencies 1 … 10⁻⁴ (scale 1) resolve it.
+        self.noise_emb = SinusoidalEmbedding(e, scale=1.0)
         self.noise_mlp = nn.Sequential(nn.Linear(e, e), nn.SiLU(), nn.Linear(e, e))
         # K real classes + 1 null class; an unconditional net (K = 0) still has the null entry.
         self.class_emb = nn.Embedding(cfg.num_classes + 1, e)
@@ -161,7 +150,7 @@ class UNet(nn.Module):
         if bool(((labels < 0) | (labels > self.config.num_classes)).any()):
             raise ValueError(f"labels must lie in 0..{self.config.num_classes} "
                              f"({self.config.num_classes} = null class)")
-        emb = self.noise_mlp(sinusoidal_embedding(c_noise, self.config.emb_dim).to(x.dtype))  # (B, E)
+        emb = self.noise_mlp(self.noise_emb(c_noise).to(x.dtype))  # (B, E)
         emb = F.silu(emb + self.class_emb(labels.long()))  # (B, E)
         h = self.conv_in(x)  # (B, ch0, H, W)
         skips = []

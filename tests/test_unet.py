@@ -6,7 +6,7 @@ import re
 import pytest
 import torch
 
-from diffusion_lite.unet import UNet, UNetConfig, sinusoidal_embedding
+from diffusion_lite.unet import UNet, UNetConfig
 
 TINY = UNetConfig(base_channels=8, channel_mults=(1, 2), emb_dim=16, num_groups=4)
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -68,14 +68,6 @@ def test_none_labels_mean_the_null_class():
     net = _net()
     x, c = torch.randn(2, 1, 8, 8), torch.randn(2)
     torch.testing.assert_close(net(x, c), net(x, c, torch.full((2,), TINY.num_classes)))
-
-
-def test_sinusoidal_embedding_matches_formula():
-    c = torch.tensor([0.0, 0.7])
-    e = sinusoidal_embedding(c, 4)
-    f = torch.tensor([1.0, 0.01])  # 10000^(-k/2), k = 0, 1
-    want = torch.cat([torch.cos(c[:, None] * f), torch.sin(c[:, None] * f)], dim=1)
-    torch.testing.assert_close(e, want)
 
 
 def test_bad_input_gives_clear_errors():
