@@ -136,3 +136,11 @@ def test_config_errors_name_the_fix(capsys):
         training.train(net(), [1, 2], TrainConfig(**CFG))
     training.train(net(), data, TrainConfig(**CFG | {"steps": 3}))
     assert capsys.readouterr().err == ""  # progress=False: quiet
+
+
+def test_default_2d_scales_the_config_to_the_data_and_takes_overrides():
+    mlp, cfg = training.default_2d(1.5, prediction="eps", steps=7)
+    assert isinstance(mlp, models.MLP) and mlp.dim == 2
+    assert cfg.sigma_data == 1.5 and cfg.prediction == "eps" and cfg.steps == 7
+    with pytest.raises(TypeError):
+        training.default_2d(1.0, not_a_field=1)
