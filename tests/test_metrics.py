@@ -147,7 +147,16 @@ def test_bootstrap_interval_covers_and_is_seeded():
     est = run(0)
     assert est.low < est.value < est.high
     assert est == run(0)
-    assert "[" in str(est)
+    assert "±" in str(est)
+    assert np.isclose(est.high - est.value, 1.959964 * est.se, rtol=1e-5)
+
+
+def test_bootstrap_standard_error_matches_independent_redraws():
+    g = torch.Generator().manual_seed(6)
+    draw = lambda: (torch.randn(200, 2, generator=g), torch.randn(200, 2, generator=g) + 0.5)  # noqa: E731
+    spread = np.std([metrics.frechet_distance(*draw()) for _ in range(60)], ddof=1)
+    est = metrics.bootstrap_ci(metrics.frechet_distance, *draw(), n_boot=60, generator=g)
+    assert 0.5 < est.se / spread < 2.0
 
 
 def test_noise_floor_is_below_a_real_difference():
