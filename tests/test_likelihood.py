@@ -7,15 +7,7 @@ import torch
 
 from diffusion_lite.likelihood import (bits_per_dim, divergence_exact, divergence_hutchinson,
                                        log_likelihood)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Many tiny tensor ops: one thread avoids oversubscription when tests run in parallel."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+from single_thread import one_thread  # noqa: F401  (autouse fixture)
 
 
 def gaussian_denoiser(mu, s2):

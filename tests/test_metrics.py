@@ -8,15 +8,7 @@ from prdc import compute_prdc
 from torchmetrics.image.fid import FrechetInceptionDistance
 
 from diffusion_lite import metrics
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Many tiny tensor ops: one thread avoids oversubscription when tests run in parallel."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+from single_thread import one_thread  # noqa: F401  (autouse fixture)
 
 
 def _sets(n=120, m=100, d=3, shift=0.5, seed=0):
