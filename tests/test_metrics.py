@@ -191,3 +191,18 @@ def test_errors_name_the_fix():
         metrics.mmd2(torch.zeros(5), y)
     with pytest.raises(ValueError, match="positive int"):
         metrics.precision_recall(x, y, k=0)
+
+
+def test_frechet_distance_with_the_digit_classifier_matches_torchmetrics():
+    from diffusion_lite.classifier import ClassifierConfig, DigitClassifier
+
+    torch.manual_seed(0)
+    net = DigitClassifier(ClassifierConfig(channels=8, num_features=16)).eval()  # untrained is fine
+    g = torch.Generator().manual_seed(7)
+    real = torch.rand(120, 1, 8, 8, generator=g) * 2 - 1
+    fake = (torch.rand(100, 1, 8, 8, generator=g) * 2 - 1).clamp(-0.5, 1)
+    fid = FrechetInceptionDistance(feature=net)
+    fid.update(real, real=True)
+    fid.update(fake, real=False)
+    ours = metrics.feature_frechet_distance(net, real, fake)
+    assert np.isclose(ours, float(fid.compute()), rtol=1e-4)
