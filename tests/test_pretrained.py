@@ -174,3 +174,17 @@ def test_cache_dir_and_errors(cache, monkeypatch, tmp_path):
         pretrained("digits_gan")
     with pytest.raises(TypeError, match="ClassifierConfig"):
         cache_key("digits_classifier", TINY_UNET)
+
+
+def test_unet_config_must_agree_on_the_null_class():
+    bad = dataclasses.replace(TINY_UNET, train=dataclasses.replace(TINY_UNET.train, null_label=0))
+    with pytest.raises(ValueError, match="null class"):
+        pt.train_digits_unet(bad)
+
+
+def test_digits_denoiser_uses_the_training_preconditioning():
+    D = pt.digits_denoiser(pt.UNet(TINY_UNET.unet), TINY_UNET)
+    assert (D.prediction, D.sigma_data) == (TINY_UNET.train.prediction, TINY_UNET.train.sigma_data)
+    x = torch.randn(2, 1, 8, 8)
+    # a fresh U-Net outputs 0, so D(x, σ) = c_skip·x = σ_d²/(σ² + σ_d²)·x
+    torch.testing.assert_close(D(x, 1.0), x * 0.25 / 1.25)
