@@ -1,0 +1,136 @@
+"""Schedules: endpoints, monotonicity, conversions between views, σ ladders, errors."""
+
+import math
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from diffusion_lite import schedules as S
+
+
+@pytest.mark.parametrize("name", S.SCHEDULES)
+@pytest.mark.parametrize("T", [50, 1000])
+def test_every_schedule_is_float64_monotone_and_ends_near_pure_noise(name, T):
+    betas = S.get_betas(name, T)
+    ab = S.get_alpha_bar(name, T)
+    assert betas.dtype == ab.dtype == torch.float64 and ab.shape == (T,)
+    assert bool(torch.all((betas > 0) & (betas < 1)))
+    assert bool(torch.all(ab[1:] < ab[:-1])), "ᾱ must decrease strictly"
+    assert ab[0] > 0.98, f"the first step must keep almost all signal, ᾱ_1 = {ab[0]:.4f}"
+    assert ab[-1] < 1e-3, f"the last step must be almost pure noise, ᾱ_T = {ab[-1]:.2e}"
+    torch.testing.assert_close(S.alpha_bar_from_betas(betas), ab)
+    torch.testing.assert_close(S.betas_from_alpha_bar(ab), betas)
+
+
+def test_linear_schedule_matches_ho_et_al_at_T_1000():
+    betas = S.get_betas("linear", 1000)
+    assert betas[0].item() == pytest.approx(1e-4) and betas[-1].item() == pytest.approx(0.02)
+    # Ho et al. 2020 report ᾱ_T ≈ 4e-5 for this schedule (L_T ≈ 1e-5 bits per dim).
+    assert 3e-5 < S.get_alpha_bar("linear", 1000)[-1].item() < 5e-5
+
+
+def test_cosine_schedule_follows_its_formula_away_from_the_clip():
+    T, s = 1000, 0.008
+    ab = S.get_alpha_bar("cosine", T, s=s)
+    t = torch.arange(1, T + 1, dtype=torch.float64)
+    f = torch.cos((t / T + s) / (1 + s) * math.pi / 2) ** 2
+    f0 = math.cos(s / (1 + s) * math.pi / 2) ** 2
+    torch.testing.assert_close(ab[:-20], (f / f0)[:-20])  # the last steps are clipped at β = 0.999
+
+
+def test_sigmoid_schedule_is_symmetric_in_log_snr_for_symmetric_range():
+    ab = S.get_alpha_bar("sigmoid", 1000, start=-3.0, end=3.0, tau=1.0)
+    assert abs(ab[499].item() - 0.5) < 0.01  # mid-point of a symmetric sigmoid is ᾱ = 1/2
+
+
+def test_unknown_names_and_bad_parameters_name_the_fix():
+    with pytest.raises(ValueError, match=r"unknown schedule 'quadratic'.*linear.*cosine.*sigmoid"):
+        S.get_alpha_bar("quadratic", 100)
+    with pytest.raises(ValueError, match="T must be >= 1"):
+        S.get_alpha_bar("cosine", 0)
+    with pytest.raises(TypeError, match="T must be an int"):
+        S.get_alpha_bar("cosine", 10.0)
+    with pytest.raises(ValueError, match=r"β_T = 2 >= 1; use T > 20"):
+        S.get_betas("linear", 10)
+    with pytest.raises(ValueError, match=r"open interval \(0, 1\)"):
+        S.alpha_bar_from_betas(torch.tensor([0.1, 1.2]))
+    with pytest.raises(ValueError, match="strictly decreasing.*step 2"):
+        S.betas_from_alpha_bar(torch.tensor([0.9, 0.95, 0.5]))
+    with pytest.raises(TypeError, match=r"takes parameters \['s'\]"):
+        S.get_betas("cosine", 10, beta_end=0.1)
+    with pytest.raises(ValueError, match="sigma must be finite"):
+        S.alpha_bar_from_sigma(-1.0)
+    with pytest.raises(ValueError, match=r"\(0, 1\]"):
+        S.sigma_from_alpha_bar(0.0)
+
+
+def test_sigma_snr_and_log_snr_agree():
+    ab = S.get_alpha_bar("cosine", 200)
+    sigma = S.sigma_from_alpha_bar(ab)
+    torch.testing.assert_close(S.snr(ab), 1 / sigma**2)
+    torch.testing.assert_close(S.log_snr(ab), -2 * torch.log(sigma))
+    torch.testing.assert_close(S.alpha_bar_from_sigma(sigma), ab)
+    assert bool(torch.all(S.log_snr(ab)[1:] < S.log_snr(ab)[:-1]))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.floats(min_value=1e-12, max_value=1.0, exclude_min=False))
+def test_alpha_bar_to_sigma_round_trip(ab):
+    back = S.alpha_bar_from_sigma(S.sigma_from_alpha_bar(ab)).item()
+    assert back == pytest.approx(ab, rel=1e-9)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.floats(min_value=0.0, max_value=1e5))
+def test_sigma_to_alpha_bar_round_trip(sigma):
+    back = S.sigma_from_alpha_bar(S.alpha_bar_from_sigma(sigma)).item()
+    assert back == pytest.approx(sigma, rel=1e-9, abs=1e-12)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.floats(min_value=1e-6, max_value=1 - 1e-6))
+def test_log_snr_is_logit_of_alpha_bar(ab):
+    assert S.log_snr(ab).item() == pytest.approx(math.log(ab / (1 - ab)), rel=1e-9, abs=1e-9)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.integers(2, 300), st.floats(1e-4, 1.0), st.floats(1.0, 200.0), st.floats(0.5, 10.0))
+def test_karras_ladder_is_decreasing_and_hits_both_ends(n, smin, smax, rho):
+    sig = S.karras_sigmas(n, smin, smax, rho)
+    assert sig.shape == (n + 1,) and sig[-1].item() == 0.0
+    assert sig[0].item() == pytest.approx(smax, rel=1e-9)
+    assert sig[-2].item() == pytest.approx(smin, rel=1e-9)
+    assert bool(torch.all(sig[1:] <= sig[:-1]))
+
+
+def test_karras_rho_1_is_evenly_spaced_and_errors():
+    torch.testing.assert_close(S.karras_sigmas(5, 1.0, 5.0, rho=1.0),
+                               torch.tensor([5.0, 4.0, 3.0, 2.0, 1.0, 0.0], dtype=torch.float64))
+    with pytest.raises(ValueError, match="n must be an int >= 1"):
+        S.karras_sigmas(0)
+    with pytest.raises(ValueError, match="sigma_min <= sigma_max"):
+        S.karras_sigmas(10, 5.0, 1.0)
+
+
+def test_schedule_sigmas_walk_down_the_discrete_chain():
+    sig = S.schedule_sigmas("linear", 1000)
+    ab = S.get_alpha_bar("linear", 1000)
+    assert sig.shape == (1001,) and sig[-1].item() == 0.0
+    assert bool(torch.all(sig[1:] < sig[:-1]))
+    assert sig[0].item() == pytest.approx(math.sqrt((1 - ab[-1].item()) / ab[-1].item()))
+
+
+def test_linear_schedule_matches_diffusers():
+    from diffusers import DDPMScheduler
+
+    ref = DDPMScheduler(num_train_timesteps=1000, beta_schedule="linear").alphas_cumprod
+    torch.testing.assert_close(S.get_alpha_bar("linear", 1000).float(), ref, rtol=1e-5, atol=1e-7)
+
+
+def test_cosine_schedule_matches_diffusers():
+    from diffusers import DDPMScheduler
+
+    ref = DDPMScheduler(num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2").alphas_cumprod
+    torch.testing.assert_close(S.get_alpha_bar("cosine", 1000).float(), ref, rtol=1e-4, atol=1e-6)
