@@ -179,6 +179,8 @@ def histogram_density(x: torch.Tensor, edges: torch.Tensor) -> torch.Tensor:
     integrates to the fraction inside. Compare it with :func:`heat_kernel` at the bin centres.
     """
     x = torch.as_tensor(x).reshape(-1).to(torch.float64)
+    if x.numel() == 0:
+        raise ValueError("x is empty: a histogram needs at least one particle")
     edges = torch.as_tensor(edges, dtype=torch.float64, device=x.device)
     if edges.ndim != 1 or edges.numel() < 2 or not bool((edges.diff() > 0).all()):
         raise ValueError("edges must be a 1D increasing tensor with at least 2 entries")
