@@ -47,25 +47,19 @@ def test_q_sample_shape_error():
         ch03.check_q_sample(lambda x0, alpha_bar, eps: (x0 + eps).sum(0))
 
 
-def _unsquared(T, s=0.008):
-    t = torch.arange(0, T + 1, dtype=torch.float64)
-    f = torch.cos((t / T + s) / (1 + s) * math.pi / 2)
-    return f[1:] / f[0]
-
-
-def _unnormalised(T, s=0.008):
-    t = torch.arange(1, T + 1, dtype=torch.float64)
-    return torch.cos((t / T + s) / (1 + s) * math.pi / 2) ** 2
-
-
-def _from_zero(T, s=0.008):
-    t = torch.arange(0, T, dtype=torch.float64)
-    f = torch.cos((t / T + s) / (1 + s) * math.pi / 2) ** 2
-    return f / f[0]
+def _cosine_variant(power=2, normalise=True, first=1):
+    """A learner's cosine schedule with one typical slip: no square, no /f(0), or t from 0."""
+    def answer(T, s=0.008):
+        f = lambda t: torch.cos((t / T + s) / (1 + s) * math.pi / 2) ** power  # noqa: E731
+        t = torch.arange(first, first + T, dtype=torch.float64)
+        return f(t) / (f(torch.tensor(0.0, dtype=torch.float64)) if normalise else 1.0)
+    return answer
 
 
 @pytest.mark.parametrize("wrong,diagnosis", [
-    (_unsquared, "not squared"), (_unnormalised, r"not divided by f\(0\)"), (_from_zero, "t = 0..T−1"),
+    (_cosine_variant(power=1), "not squared"),
+    (_cosine_variant(normalise=False), r"not divided by f\(0\)"),
+    (_cosine_variant(first=0), "t = 0..T−1"),
 ])
 def test_cosine_mistakes_are_named(wrong, diagnosis):
     with pytest.raises(ExerciseError, match=diagnosis):
