@@ -55,14 +55,6 @@ def sliced_w2(a: torch.Tensor, b: torch.Tensor, proj: torch.Tensor) -> float:
     return metrics.sliced_wasserstein(a, b, projections=proj)
 
 
-def steps_for(name: str, nfe: int) -> int:
-    """Largest number of steps whose NFE does not exceed ``nfe``."""
-    n = 1
-    while samplers.nfe_of(name, n + 1) <= nfe:
-        n += 1
-    return n
-
-
 def main() -> None:
     torch.set_num_threads(1)                                   # small tensors: threads only contend
     t0 = time.perf_counter()
@@ -88,7 +80,7 @@ def main() -> None:
                 N, 2, generator=g, dtype=torch.float64)
             for label, (name, kw) in SAMPLERS.items():
                 for nfe in nfes:
-                    n = steps_for(name, nfe)
+                    n = samplers.steps_for_nfe(name, nfe, **kw)
                     out = samplers.sample(name, gm, x_start, karras_sigmas(n, s_min, s_max, rho),
                                           generator=torch.Generator().manual_seed(r), **kw)
                     dist.setdefault((label, nfe), []).append(sliced_w2(out, ref, proj))

@@ -29,7 +29,7 @@ import torch
 
 
 __all__ = ["SAMPLERS", "sample", "sample_ddpm", "sample_ddim", "sample_euler", "sample_heun",
-           "sample_dpmpp_2m", "sample_pc", "nfe_of", "check_ladder"]
+           "sample_dpmpp_2m", "sample_pc", "nfe_of", "steps_for_nfe", "check_ladder"]
 
 Denoiser = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 Callback = Callable[[dict], None] | None
@@ -310,3 +310,13 @@ def nfe_of(name: str, n_steps: int, *, n_corrector: int = 1, **_: object) -> int
     if name == "pc":
         return n_steps + n_corrector * (n_steps - 1)
     return n_steps
+
+
+def steps_for_nfe(name: str, nfe: int, **kwargs) -> int:
+    """The most steps whose cost ``nfe_of(name, steps, **kwargs)`` fits in a budget of ``nfe``."""
+    if nfe_of(name, 1, **kwargs) > nfe:
+        raise ValueError(f"{name!r} needs at least {nfe_of(name, 1, **kwargs)} NFE, got {nfe}")
+    n = 1
+    while nfe_of(name, n + 1, **kwargs) <= nfe:
+        n += 1
+    return n
