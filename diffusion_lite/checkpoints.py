@@ -49,8 +49,10 @@ def write(path: str | os.PathLike, tensors: dict[str, torch.Tensor], meta: dict)
 
 
 def _refuse_pickle(file: pathlib.Path) -> None:
-    head = file.read_bytes()[:4]
-    if head[:1] == b"\x80" or head == b"PK\x03\x04":  # pickle protocol 2+ / torch.save zip
+    head = file.read_bytes()[:9]
+    if head[8:9] == b"{":  # safetensors: an 8-byte header length, then the JSON header
+        return
+    if head[:1] == b"\x80" or head[:4] == b"PK\x03\x04":  # pickle protocol 2+ / torch.save zip
         raise ValueError(f"{file} is a pickle/torch.save file, not safetensors; diffusion_lite "
                          "never unpickles (it can run arbitrary code). Convert it once in a trusted "
                          "session with safetensors.torch.save_file, or re-train.")

@@ -179,6 +179,8 @@ def histogram_density(x: torch.Tensor, edges: torch.Tensor) -> torch.Tensor:
     integrates to the fraction inside. Compare it with :func:`heat_kernel` at the bin centres.
     """
     x = torch.as_tensor(x).reshape(-1).to(torch.float64)
+    if x.numel() == 0:
+        raise ValueError("x is empty: a histogram needs at least one particle")
     edges = torch.as_tensor(edges, dtype=torch.float64, device=x.device)
     if edges.ndim != 1 or edges.numel() < 2 or not bool((edges.diff() > 0).all()):
         raise ValueError("edges must be a 1D increasing tensor with at least 2 entries")
@@ -353,25 +355,30 @@ def simulate_ou(x0: torch.Tensor, t_end: float, n_steps: int, *, theta: float = 
 
 
 def simulate_ou_reverse(score_fn, x_end: torch.Tensor, t_end: float, n_steps: int, *,
-                        theta: float = 1.0, D_coef: float = 1.0,
+                        theta: float = 1.0, D_coef: float = 1.0, spacing: str = "uniform",
                         generator: torch.Generator | None = None,
                         return_path: bool = False) -> torch.Tensor:
     """Run the OU process backwards in time from ``x_end`` (a sample of p_{t_end}) to t = 0.
 
     Reverse-time SDE [anderson1982]: dx = [−θx − 2D·∇log p_t(x)] dt + sqrt(2D) dW̄, integrated
     from t_end down to 0 with Euler–Maruyama: x ← x + h·(θx + 2D·s(x, t)) + sqrt(2Dh)·z, where
-    ``score_fn(x, t)`` returns ∇ log p_t(x) (shape of x). Returns x at t = 0, or the path
-    ``(n_steps + 1, *x.shape)`` ordered from t_end to 0.
+    ``score_fn(x, t)`` returns ∇ log p_t(x) (shape of x). ``spacing="uniform"`` uses equal steps;
+    ``"quadratic"`` uses the times t_i = t_end·(1 − i/n)², finer near t = 0 where the score of
+    sharp data changes fastest. Returns x at t = 0, or the path ``(n_steps + 1, *x.shape)``
+    ordered from t_end to 0.
     """
     _check_ou(theta, D_coef)
     if isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 1:
         raise ValueError(f"n_steps must be an int >= 1, got {n_steps!r}")
     if not t_end > 0:
         raise ValueError(f"t_end must be > 0, got {t_end}")
-    h = t_end / n_steps
+    if spacing not in ("uniform", "quadratic"):
+        raise ValueError(f"unknown spacing {spacing!r}; choose one of ('uniform', 'quadratic')")
+    ramp = torch.linspace(1.0, 0.0, n_steps + 1, dtype=torch.float64)
+    times = (t_end * (ramp if spacing == "uniform" else ramp**2)).tolist()  # t_end, ..., 0
     x, path = x_end, [x_end]
     for i in range(n_steps):
-        t = t_end - i * h
+        t, h = times[i], times[i] - times[i + 1]
         s = score_fn(x, t)
         if s.shape != x.shape:
             raise ValueError(f"score_fn returned shape {tuple(s.shape)}, expected {tuple(x.shape)}")

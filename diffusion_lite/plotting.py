@@ -66,11 +66,15 @@ def use_style() -> None:
     mpl.rcParams.update(STYLE)
 
 
-def _format(label: str, value: Any, fmt: str) -> str:
+def _value(value: Any, fmt: str) -> str:
     try:
-        return f"{label} = {format(value, fmt)}"
-    except (TypeError, ValueError):
-        return f"{label} = {value}"
+        return format(value, fmt)
+    except (TypeError, ValueError):  # e.g. a string value with a numeric fmt
+        return str(value)
+
+
+def _format(label: str, value: Any, fmt: str) -> str:
+    return f"{label} = {_value(value, fmt)}"
 
 
 def _check_draw(draw: Draw, values: Sequence, panels: int) -> list:
@@ -189,7 +193,7 @@ def slider(draw: Draw, values: Sequence, *, panels: int = 1,
         raise ImportError("slider needs ipywidgets: pip install ipywidgets; "
                           "or use animate(...) / figure_grid(...) instead") from exc
 
-    options = [(_format(label, v, fmt).split(" = ", 1)[1], i) for i, v in enumerate(values)]
+    options = [(_value(v, fmt), i) for i, v in enumerate(values)]  # (shown text, index)
     control = widgets.SelectionSlider(options=options, value=start, description=label,
                                       continuous_update=False,
                                       layout=widgets.Layout(width="60%"))

@@ -29,7 +29,7 @@ import torch
 
 
 __all__ = ["SAMPLERS", "sample", "sample_ddpm", "sample_ddim", "sample_euler", "sample_heun",
-           "sample_dpmpp_2m", "sample_pc", "nfe_of", "check_ladder"]
+           "sample_dpmpp_2m", "sample_pc", "nfe_of", "steps_for_nfe", "check_ladder"]
 
 Denoiser = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 Callback = Callable[[dict], None] | None
@@ -82,6 +82,12 @@ class _Counted:
         return x0_hat
 
 
+def _rungs(sigmas: torch.Tensor):
+    """(i, (σ_i, σ_{i+1})) as Python floats: step coefficients cost no tensor operations."""
+    values = sigmas.tolist()
+    return enumerate(zip(values[:-1], values[1:]))
+
+
 def _randn(x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
     return torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
 
@@ -100,15 +106,14 @@ def _finish(x: torch.Tensor, name: str) -> torch.Tensor:
     return x
 
 
-def _ancestral_split(sigma: torch.Tensor, sigma_next: torch.Tensor,
-                     eta: float) -> tuple[torch.Tensor, torch.Tensor]:
+def _ancestral_split(sigma: float, sigma_next: float, eta: float) -> tuple[float, float]:
     """Split the move σ → σ' into a deterministic part σ_down and fresh noise σ_up.
 
     σ_up = η · σ' √(σ² − σ'²)/σ, σ_down = √(σ'² − σ_up²): σ_up² is DDIM's σ_t² in the
     variance-exploding view (Song et al. 2021, eq. 16), so η = 1 is the DDPM posterior.
     """
-    sigma_up = eta * sigma_next * (sigma**2 - sigma_next**2).sqrt() / sigma
-    return (sigma_next**2 - sigma_up**2).sqrt(), sigma_up
+    sigma_up = eta * sigma_next * math.sqrt(sigma**2 - sigma_next**2) / sigma
+    return math.sqrt(max(sigma_next**2 - sigma_up**2, 0.0)), sigma_up
 
 
 # ----------------------------------------------------------------------------- the samplers
@@ -121,13 +126,12 @@ def sample_ddpm(denoiser: Denoiser, x: torch.Tensor, sigmas: torch.Tensor, *,
     σ'²(σ² − σ'²)/σ². One NFE per step; [ho2020].
     """
     sigmas, den = check_ladder(x, sigmas), _Counted(denoiser)
-    for i in range(len(sigmas) - 1):
-        sigma, sigma_next = sigmas[i], sigmas[i + 1]
-        x0_hat = den(x, sigma)                                       # 1. predict x0 (eq. 15)
-        mean = x0_hat + (sigma_next / sigma) ** 2 * (x - x0_hat)     # 2. posterior mean (eq. 7)
-        x = mean
+    for i, (sigma, sigma_next) in _rungs(sigmas):
+        x0_hat = den(x, sigmas[i])                                   # 1. predict x0 (eq. 15)
+        ratio2 = (sigma_next / sigma) ** 2
+        x = x0_hat + ratio2 * (x - x0_hat)                           # 2. posterior mean (eq. 7)
         if sigma_next > 0:                                           # 3. posterior noise
-            x = mean + sigma_next * (1 - (sigma_next / sigma) ** 2).sqrt() * _randn(x, generator)
+            x = x + sigma_next * math.sqrt(1 - ratio2) * _randn(x, generator)
         _report(callback, i, sigmas, x, x0_hat, den)
     return _finish(x, "sample_ddpm")
 
@@ -144,9 +148,8 @@ def sample_ddim(denoiser: Denoiser, x: torch.Tensor, sigmas: torch.Tensor, *,
     if not 0.0 <= float(eta) <= 1.0:
         raise ValueError(f"eta must lie in [0, 1] (0 = deterministic DDIM, 1 = DDPM), got {eta}")
     sigmas, den = check_ladder(x, sigmas), _Counted(denoiser)
-    for i in range(len(sigmas) - 1):
-        sigma, sigma_next = sigmas[i], sigmas[i + 1]
-        x0_hat = den(x, sigma)                                       # predicted x0
+    for i, (sigma, sigma_next) in _rungs(sigmas):
+        x0_hat = den(x, sigmas[i])                                   # predicted x0
         eps_hat = (x - x0_hat) / sigma                               # predicted noise
         sigma_down, sigma_up = _ancestral_split(sigma, sigma_next, eta)
         x = x0_hat + sigma_down * eps_hat                            # direction pointing to x_t
@@ -163,22 +166,22 @@ def _karras(denoiser: Denoiser, x: torch.Tensor, sigmas: torch.Tensor, generator
     if s_churn < 0 or s_noise < 0:
         raise ValueError("s_churn and s_noise must be >= 0 (s_churn=0 is the deterministic ODE)")
     sigmas, den = check_ladder(x, sigmas), _Counted(denoiser)
-    n = len(sigmas) - 1
-    gamma_max = min(s_churn / n, math.sqrt(2) - 1)
-    for i in range(n):
-        sigma, sigma_next = sigmas[i], sigmas[i + 1]
+    gamma_max = min(s_churn / (len(sigmas) - 1), math.sqrt(2) - 1)
+    for i, (sigma, sigma_next) in _rungs(sigmas):
         # Increase noise temporarily: σ_hat = (1 + γ_i) σ_i, x_hat = x + √(σ_hat² − σ²) ε.
-        gamma = gamma_max if s_tmin <= float(sigma) <= s_tmax else 0.0
-        sigma_hat = sigma * (1 + gamma)
+        gamma = gamma_max if s_tmin <= sigma <= s_tmax else 0.0
+        sigma_hat, level = sigma, sigmas[i]
         if gamma > 0:
-            x = x + (sigma_hat**2 - sigma**2).sqrt() * s_noise * _randn(x, generator)
+            sigma_hat = sigma * (1 + gamma)
+            level = sigmas.new_tensor(sigma_hat)
+            x = x + math.sqrt(sigma_hat**2 - sigma**2) * s_noise * _randn(x, generator)
         # Euler step from σ_hat to σ_{i+1}.
-        x0_hat = den(x, sigma_hat)
+        x0_hat = den(x, level)
         d = (x - x0_hat) / sigma_hat
         x_next = x + (sigma_next - sigma_hat) * d
         # Apply 2nd order correction (trapezoid), unless we stepped to σ = 0.
         if heun and sigma_next > 0:
-            d_next = (x_next - den(x_next, sigma_next)) / sigma_next
+            d_next = (x_next - den(x_next, sigmas[i + 1])) / sigma_next
             x_next = x + (sigma_next - sigma_hat) * (d + d_next) / 2
         x = x_next
         _report(callback, i, sigmas, x, x0_hat, den)
@@ -226,18 +229,17 @@ def sample_dpmpp_2m(denoiser: Denoiser, x: torch.Tensor, sigmas: torch.Tensor, *
     """
     sigmas, den = check_ladder(x, sigmas), _Counted(denoiser)
     x0_prev, h_prev = None, None
-    for i in range(len(sigmas) - 1):
-        sigma, sigma_next = sigmas[i], sigmas[i + 1]
-        x0_hat = den(x, sigma)                                       # data prediction
+    for i, (sigma, sigma_next) in _rungs(sigmas):
+        x0_hat = den(x, sigmas[i])                                   # data prediction
         if sigma_next == 0:                                          # λ = ∞: land on x0_hat
             x_next = x0_hat
         else:
-            h = (sigma / sigma_next).log()                           # h = λ_{i+1} − λ_i
+            h = math.log(sigma / sigma_next)                         # h = λ_{i+1} − λ_i
             d = x0_hat
             if x0_prev is not None:                                  # 2nd order: extrapolate D
                 r = h_prev / h
                 d = (1 + 1 / (2 * r)) * x0_hat - 1 / (2 * r) * x0_prev
-            x_next = (sigma_next / sigma) * x - torch.expm1(-h) * d  # exponential integrator
+            x_next = (sigma_next / sigma) * x - math.expm1(-h) * d   # exponential integrator
             h_prev = h
         x0_prev, x = x0_hat, x_next
         _report(callback, i, sigmas, x, x0_hat, den)
@@ -259,17 +261,16 @@ def sample_pc(denoiser: Denoiser, x: torch.Tensor, sigmas: torch.Tensor, *,
     if n_corrector < 0 or snr <= 0:
         raise ValueError("n_corrector must be >= 0 and snr > 0 (Song et al. use snr=0.16)")
     sigmas, den = check_ladder(x, sigmas), _Counted(denoiser)
-    for i in range(len(sigmas) - 1):
-        sigma, sigma_next = sigmas[i], sigmas[i + 1]
+    for i, (sigma, sigma_next) in _rungs(sigmas):
         # Predictor: one reverse-diffusion step σ_i → σ_{i+1}.
-        x0_hat = den(x, sigma)
+        x0_hat = den(x, sigmas[i])
         var = sigma**2 - sigma_next**2
-        x = x + var * (x0_hat - x) / sigma**2
+        x = x + var / sigma**2 * (x0_hat - x)
         if sigma_next > 0:
-            x = x + var.sqrt() * _randn(x, generator)
+            x = x + math.sqrt(var) * _randn(x, generator)
             # Corrector: Langevin steps at σ_{i+1}, step size set by the target snr r.
             for _ in range(n_corrector):
-                score = (den(x, sigma_next) - x) / sigma_next**2
+                score = (den(x, sigmas[i + 1]) - x) / sigma_next**2
                 z = _randn(x, generator)
                 eps = 2 * (snr * _norm(z) / _norm(score)) ** 2          # Algorithm 5, α = 1
                 x = x + eps * score + (2 * eps).sqrt() * z
@@ -309,3 +310,13 @@ def nfe_of(name: str, n_steps: int, *, n_corrector: int = 1, **_: object) -> int
     if name == "pc":
         return n_steps + n_corrector * (n_steps - 1)
     return n_steps
+
+
+def steps_for_nfe(name: str, nfe: int, **kwargs) -> int:
+    """The most steps whose cost ``nfe_of(name, steps, **kwargs)`` fits in a budget of ``nfe``."""
+    if nfe_of(name, 1, **kwargs) > nfe:
+        raise ValueError(f"{name!r} needs at least {nfe_of(name, 1, **kwargs)} NFE, got {nfe}")
+    n = 1
+    while nfe_of(name, n + 1, **kwargs) <= nfe:
+        n += 1
+    return n

@@ -157,7 +157,11 @@ def sigma_from_alpha_bar(alpha_bar: torch.Tensor | float) -> torch.Tensor:
 
 
 def alpha_bar_from_sigma(sigma: torch.Tensor | float) -> torch.Tensor:
-    """ᾱ = 1/(1 + σ²), the inverse of :func:`sigma_from_alpha_bar` [karras2022]."""
+    """ᾱ = 1/(1 + σ²), the inverse of :func:`sigma_from_alpha_bar` [karras2022].
+
+    For tiny σ, ᾱ rounds towards 1 and σ cannot be recovered from it to full precision (relative
+    error about 1e-16/σ²): keep σ itself when working near σ = 0.
+    """
     s = torch.as_tensor(sigma, dtype=_F64)
     if not bool(torch.all((s >= 0) & torch.isfinite(s))):
         raise ValueError("sigma must be finite and >= 0")

@@ -56,26 +56,6 @@ def walk_uniform_01(n_particles, n_steps, D_coef, dt, generator=None):
     return torch.cat([torch.zeros(1, n_particles), steps.cumsum(0)])
 
 
-@pytest.mark.parametrize("answer", [walk_reference, walk_particles_first])
-def test_random_walk_accepts_correct_answers(answer, capsys):
-    ch01.check_random_walk(answer)
-    assert capsys.readouterr().out.strip() == "✓ random_walk_1d is correct on 3 test inputs."
-
-
-@pytest.mark.parametrize("answer, diagnosis", [
-    (walk_forgot_factor_2, r"variance over particles is 0\.\d+ × 2·D·t.*the 2 in 2·D·Δt is missing"),
-    (walk_variance_as_std, r"2·D·Δt as the standard deviation instead of the variance"),
-    (walk_no_cumsum, r"does not grow linearly in time.*cumsum"),
-    (walk_cumsum_wrong_axis, r"does not grow linearly in time.*along the time axis"),
-    (walk_no_start, r"shape \(40, 20000\).*expected \(41, 20000\).*include the starting point"),
-    (walk_shared_steps, r"all particles are at the same place.*own random steps"),
-    (walk_uniform_01, r"the cloud drifts.*mean zero"),
-])
-def test_random_walk_rejects_typical_mistakes(answer, diagnosis):
-    with pytest.raises(ExerciseError, match=f"(?s){diagnosis}"):
-        ch01.check_random_walk(answer)
-
-
 def test_random_walk_not_written_yet():
     def stub(n_particles, n_steps, D_coef, dt, generator=None):
         # your code here
@@ -112,23 +92,6 @@ def msd_variance_of_the_cloud(x):
     return x.var(dim=1, unbiased=False).sum(-1)
 
 
-def test_msd_accepts_the_reference(capsys):
-    ch01.check_msd(msd_reference)
-    assert "✓ msd is correct on 3 test inputs." in capsys.readouterr().out
-
-
-@pytest.mark.parametrize("answer, diagnosis", [
-    (msd_wrong_axis, r"msd has shape \(50,\).*expected \(13,\).*average over particles \(dim 1\)"),
-    (msd_mean_over_coordinates, r"constant factor of about 0\.5.*sum the squared displacement"),
-    (msd_root, r"differs from the reference.*not its square root"),
-    (msd_from_origin, r"differs from the reference.*own start x\[0\]"),
-    (msd_variance_of_the_cloud, r"differs from the reference.*not a variance around"),
-])
-def test_msd_rejects_typical_mistakes(answer, diagnosis):
-    with pytest.raises(ExerciseError, match=f"(?s){diagnosis}"):
-        ch01.check_msd(answer)
-
-
 # --- heat kernel ------------------------------------------------------------------------------
 
 
@@ -157,18 +120,57 @@ def kernel_scalar(x, t, D_coef):
     return kernel_reference(x, t, D_coef).sum()
 
 
-def test_heat_kernel_accepts_the_reference(capsys):
-    ch01.check_heat_kernel(kernel_reference)
-    assert "✓ heat_kernel_1d is correct on 3 test inputs." in capsys.readouterr().out
+# --- each checker accepts correct answers and diagnoses typical mistakes -----------------------
+
+ACCEPTED = [
+    (ch01.check_random_walk, walk_reference, "random_walk_1d is correct on 3 test inputs"),
+    (ch01.check_random_walk, walk_particles_first, "random_walk_1d is correct on 3 test inputs"),
+    (ch01.check_msd, msd_reference, "msd is correct on 3 test inputs"),
+    (ch01.check_heat_kernel, kernel_reference, "heat_kernel_1d is correct on 3 test inputs"),
+]
+
+REJECTED = [
+    (ch01.check_random_walk, walk_forgot_factor_2,
+     r"variance over particles is 0\.\d+ × 2·D·t.*the 2 in 2·D·Δt is missing"),
+    (ch01.check_random_walk, walk_variance_as_std,
+     r"2·D·Δt as the standard deviation instead of the variance"),
+    (ch01.check_random_walk, walk_no_cumsum, r"does not grow linearly in time.*cumsum"),
+    (ch01.check_random_walk, walk_cumsum_wrong_axis,
+     r"does not grow linearly in time.*along the time axis"),
+    (ch01.check_random_walk, walk_no_start,
+     r"shape \(40, 20000\).*expected \(41, 20000\).*include the starting point"),
+    (ch01.check_random_walk, walk_shared_steps,
+     r"all particles are at the same place.*own random steps"),
+    (ch01.check_random_walk, walk_uniform_01, r"the cloud drifts.*mean zero"),
+    (ch01.check_msd, msd_wrong_axis,
+     r"msd has shape \(50,\).*expected \(13,\).*average over particles \(dim 1\)"),
+    (ch01.check_msd, msd_mean_over_coordinates,
+     r"constant factor of about 0\.5.*sum the squared displacement"),
+    (ch01.check_msd, msd_root, r"differs from the reference.*not its square root"),
+    (ch01.check_msd, msd_from_origin, r"differs from the reference.*own start x\[0\]"),
+    (ch01.check_msd, msd_variance_of_the_cloud,
+     r"differs from the reference.*not a variance around"),
+    (ch01.check_heat_kernel, kernel_variance_Dt,
+     r"differs from the reference.*variance 2·D·t \(not D·t"),
+    (ch01.check_heat_kernel, kernel_wrong_normalisation,
+     r"constant factor of about 1\.41.*prefactor 1/sqrt\(2π s²\) = 1/sqrt\(4π·D·t\)"),
+    (ch01.check_heat_kernel, kernel_std_for_variance,
+     r"differs from the reference.*not its\s+square root"),
+    (ch01.check_heat_kernel, kernel_positive_exponent, r"differs from the reference"),
+    (ch01.check_heat_kernel, kernel_scalar,
+     r"has shape \(\).*one density value per grid point"),
+]
 
 
-@pytest.mark.parametrize("answer, diagnosis", [
-    (kernel_variance_Dt, r"differs from the reference.*variance 2·D·t \(not D·t"),
-    (kernel_wrong_normalisation, r"constant factor of about 1\.41.*prefactor 1/sqrt\(2π s²\) = 1/sqrt\(4π·D·t\)"),
-    (kernel_std_for_variance, r"differs from the reference.*not its\s+square root"),
-    (kernel_positive_exponent, r"differs from the reference"),
-    (kernel_scalar, r"has shape \(\).*one density value per grid point"),
-])
-def test_heat_kernel_rejects_typical_mistakes(answer, diagnosis):
+@pytest.mark.parametrize("checker, answer, message", ACCEPTED,
+                         ids=lambda v: getattr(v, "__name__", ""))
+def test_checker_accepts_correct_answers(checker, answer, message, capsys):
+    checker(answer)
+    assert capsys.readouterr().out.strip() == f"✓ {message}."
+
+
+@pytest.mark.parametrize("checker, answer, diagnosis", REJECTED,
+                         ids=lambda v: getattr(v, "__name__", ""))
+def test_checker_rejects_typical_mistakes(checker, answer, diagnosis):
     with pytest.raises(ExerciseError, match=f"(?s){diagnosis}"):
-        ch01.check_heat_kernel(answer)
+        checker(answer)

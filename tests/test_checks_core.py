@@ -124,3 +124,13 @@ def test_generators_in_cases_are_copied_so_both_sides_draw_the_same_numbers(caps
 
     check_function(noisy, noisy, [dict(n=5, generator=torch.Generator().manual_seed(0))], name="g")
     assert "✓ g is correct" in capsys.readouterr().out
+
+
+@pytest.mark.xfail(strict=True, raises=(KeyError, IndexError, ValueError),
+                   reason="core._hint runs str.format on the whole hint text, so a hint with "
+                          "literal braces (LaTeX, a dict, a set) crashes the checker instead of "
+                          "showing the hint; fix in core.py: format only the known placeholders")
+def test_hints_may_contain_literal_braces():
+    with pytest.raises(ExerciseError, match=r"use \{0, 1\}"):
+        check_function(lambda x: -(2 * x + 1), reference, CASES, name="f",
+                       hints={"sign": "the labels are the set {0, 1}: use {0, 1}"})

@@ -160,6 +160,8 @@ def test_histogram_density_matches_numpy():
     assert (physics.histogram_density(x, narrow) * narrow.diff()).sum() == pytest.approx(inside.item())
     with pytest.raises(ValueError, match="increasing"):
         physics.histogram_density(x, torch.tensor([1.0, 0.0]))
+    with pytest.raises(ValueError, match="at least one particle"):
+        physics.histogram_density(torch.zeros(0), narrow)
 
 
 # --- explicit heat solver ---------------------------------------------------------------------

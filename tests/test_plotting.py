@@ -92,6 +92,7 @@ def test_animate_falls_back_when_rendering_fails(monkeypatch):
     assert isinstance(fig, Figure) and len(fig.axes) == 2
 
 
+@pytest.mark.filterwarnings("ignore:Animation was deleted without rendering")  # frame 1 failed
 def test_animate_reports_errors_in_draw_itself():
     def broken(ax, t):
         if t > 0:
@@ -112,6 +113,8 @@ def test_slider_redraws_on_change():
     assert isinstance(control, widgets.SelectionSlider) and isinstance(out, widgets.Output)
     assert control.value == 1 and CALLS == [0.5]
     assert [label for label, _ in control.options] == ["0", "0.5", "1"]
+    words = plotting.slider(lambda ax, v: ax.set_title(v), ["a", "b"], fmt=".2f").children[0]
+    assert [label for label, _ in words.options] == ["a", "b"]
     control.value = 2
     assert CALLS == [0.5, 1.0]
 

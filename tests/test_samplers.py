@@ -158,3 +158,12 @@ def test_errors_name_the_fix():
         samplers.sample_ddpm(gauss_denoiser, torch.ones(4, 2, dtype=torch.long), sigmas)
     with pytest.raises(TypeError):
         samplers.sample("euler", gauss_denoiser, x, sigmas, etta=0.5)
+
+
+def test_steps_for_nfe_spends_the_budget():
+    assert samplers.steps_for_nfe("euler", 10) == 10
+    assert samplers.steps_for_nfe("heun", 35) == 18 and samplers.nfe_of("heun", 18) == 35
+    assert samplers.steps_for_nfe("heun", 10) == 5 and samplers.nfe_of("heun", 5) == 9
+    assert samplers.steps_for_nfe("pc", 20, n_corrector=2) == 7          # 7 + 2·6 = 19
+    with pytest.raises(ValueError, match="unknown sampler"):
+        samplers.steps_for_nfe("heunn", 10)

@@ -83,8 +83,9 @@ def test_alpha_bar_to_sigma_round_trip(ab):
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.floats(min_value=0.0, max_value=1e5))
+@given(st.floats(min_value=1e-3, max_value=1e5) | st.just(0.0))
 def test_sigma_to_alpha_bar_round_trip(sigma):
+    # below σ ≈ 1e-3, ᾱ = 1/(1 + σ²) is within 1e-6 of 1 and float64 keeps only ~10 digits of σ²
     back = S.sigma_from_alpha_bar(S.alpha_bar_from_sigma(sigma)).item()
     assert back == pytest.approx(sigma, rel=1e-9, abs=1e-12)
 

@@ -8,8 +8,16 @@ import torch
 from diffusion_lite import models, training
 from diffusion_lite.training import TrainConfig
 
-torch.set_num_threads(1)
 CFG = dict(steps=24, batch_size=32, lr=3e-3, lr_warmup=5, progress=False, sigma_data=0.5)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny MLPs: one thread is fastest on a shared machine; restore the setting afterwards."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def net(hidden=16, seed=0):
@@ -136,3 +144,26 @@ def test_config_errors_name_the_fix(capsys):
         training.train(net(), [1, 2], TrainConfig(**CFG))
     training.train(net(), data, TrainConfig(**CFG | {"steps": 3}))
     assert capsys.readouterr().err == ""  # progress=False: quiet
+
+
+def test_default_2d_scales_the_config_to_the_data_and_takes_overrides():
+    mlp, cfg = training.default_2d(1.5, prediction="eps", steps=7)
+    assert isinstance(mlp, models.MLP) and mlp.dim == 2
+    assert cfg.sigma_data == 1.5 and cfg.prediction == "eps" and cfg.steps == 7
+    with pytest.raises(TypeError):
+        training.default_2d(1.0, not_a_field=1)
+
+
+def test_a_safetensors_header_starting_with_byte_0x80_is_not_taken_for_a_pickle(tmp_path):
+    """The first 8 bytes are the header length: its low byte may be 0x80, like a pickle's."""
+    from safetensors.torch import save_file
+
+    from diffusion_lite import checkpoints
+
+    for pad in range(300):
+        save_file({"w": torch.ones(2)}, str(tmp_path / "r.safetensors"), metadata={"p": "x" * pad})
+        if (tmp_path / "r.safetensors").read_bytes()[0] == 0x80:
+            break
+    else:
+        pytest.fail("no padding gave a header length with low byte 0x80")
+    assert torch.equal(checkpoints.read_tensors(tmp_path / "r")["w"], torch.ones(2))

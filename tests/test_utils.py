@@ -96,3 +96,13 @@ def test_check_shape():
         check_shape(torch.zeros(5, 3), (None, 2), name="points")
     with pytest.raises(ValueError, match=r"got \(5,\)"):
         check_shape(torch.zeros(5), (None, 2))
+
+
+@pytest.mark.skipif(bool(getattr(torch.backends, "mps", None)) and torch.backends.mps.is_available(),
+                    reason="needs a machine without MPS")
+@pytest.mark.xfail(strict=True, reason="utils.get_device checks availability for prefer='cuda' "
+                                       "only; prefer='mps' on a machine without MPS returns an "
+                                       "unusable device instead of the clear ValueError")
+def test_get_device_refuses_unavailable_mps():
+    with pytest.raises(ValueError, match="mps"):
+        get_device("mps")

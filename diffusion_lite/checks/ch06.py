@@ -51,6 +51,22 @@ def _first_match(got, variants: dict[str, torch.Tensor]) -> str | None:
     return None
 
 
+def _check_with_mistakes(candidate: Callable, reference: Callable, cases: list[dict], *,
+                         name: str, hints: dict, mistakes: Callable[[dict], dict]) -> None:
+    """check_function, but an answer equal to a known mistake (``mistakes(case)`` maps a
+    diagnosis to the wrong value) is named; a "mistake" that equals the answer is skipped."""
+    pending = list(cases)
+
+    def compare(got, want, *, context):
+        wrong = {k: v for k, v in mistakes(pending.pop(0)).items() if not torch.allclose(v, want)}
+        found = _first_match(got, wrong)
+        if found:
+            raise ExerciseError(f"{name} is not right {context}: {found}.")
+        check_value(got, want, name=name, hints=hints, context=context)
+
+    check_function(candidate, reference, cases, name=name, hints=hints, compare=compare)
+
+
 DDIM_HINTS = {
     "shape": "x' has the shape of x: every operation is elementwise.",
     "value": "ε_hat = (x − x0_hat)/σ; σ_up = η σ' √(σ² − σ'²)/σ; σ_down = √(σ'² − σ_up²); "
@@ -58,38 +74,30 @@ DDIM_HINTS = {
 }
 
 
+def _ddim_mistakes(c: dict) -> dict:
+    eps_hat = (c["x"] - c["x0_hat"]) / c["sigma"]
+    sigma_up = c["eta"] * c["sigma_next"] * (c["sigma"] ** 2 - c["sigma_next"] ** 2) ** 0.5 / c["sigma"]
+    sigma_down = (c["sigma_next"] ** 2 - sigma_up**2) ** 0.5
+    return {
+        "you left out the fresh noise σ_up·z (needed when η > 0)": c["x0_hat"] + sigma_down * eps_hat,
+        "the deterministic part uses σ' where it needs σ_down = √(σ'² − σ_up²)":
+            c["x0_hat"] + c["sigma_next"] * eps_hat + sigma_up * c["noise"],
+        "ε_hat has the wrong sign: it is (x − x0_hat)/σ":
+            c["x0_hat"] - sigma_down * eps_hat + sigma_up * c["noise"],
+    }
+
+
 def check_ddim_step(ddim_step: Callable) -> None:
     """Check ``ddim_step(x, x0_hat, sigma, sigma_next, eta, noise) -> x_next``."""
     g = torch.Generator().manual_seed(6)
-    cases = []
-    for sigma, sigma_next, eta in [(2.0, 1.0, 0.0), (5.0, 3.0, 0.5), (1.5, 0.2, 1.0), (0.8, 0.5, 0.3)]:
-        cases.append(dict(x=sigma * torch.randn(5, 2, generator=g, dtype=torch.float64),
-                          x0_hat=torch.randn(5, 2, generator=g, dtype=torch.float64),
-                          sigma=sigma, sigma_next=sigma_next, eta=eta,
-                          noise=torch.randn(5, 2, generator=g, dtype=torch.float64)))
-
-    def compare(got, want, *, context):
-        c = current.pop(0)
-        eps_hat = (c["x"] - c["x0_hat"]) / c["sigma"]
-        sigma_up = c["eta"] * c["sigma_next"] * (c["sigma"] ** 2 - c["sigma_next"] ** 2) ** 0.5 / c["sigma"]
-        sigma_down = (c["sigma_next"] ** 2 - sigma_up**2) ** 0.5
-        mistakes = {
-            "you left out the fresh noise σ_up·z (needed when η > 0)":
-                c["x0_hat"] + sigma_down * eps_hat,
-            "the deterministic part uses σ' where it needs σ_down = √(σ'² − σ_up²)":
-                c["x0_hat"] + c["sigma_next"] * eps_hat + sigma_up * c["noise"],
-            "ε_hat has the wrong sign: it is (x − x0_hat)/σ":
-                c["x0_hat"] - sigma_down * eps_hat + sigma_up * c["noise"],
-        }
-        # A mistake that coincides with the answer (e.g. no noise when η = 0) is no mistake.
-        found = _first_match(got, {k: v for k, v in mistakes.items() if not torch.allclose(v, want)})
-        if found:
-            raise ExerciseError(f"ddim_step is not right {context}: {found}.")
-        check_value(got, want, name="ddim_step", hints=DDIM_HINTS, context=context)
-
-    current = [dict(c) for c in cases]
-    check_function(ddim_step, ref_ddim_step, cases, name="ddim_step", hints=DDIM_HINTS,
-                   compare=compare)
+    cases = [dict(x=sigma * torch.randn(5, 2, generator=g, dtype=torch.float64),
+                  x0_hat=torch.randn(5, 2, generator=g, dtype=torch.float64),
+                  sigma=sigma, sigma_next=sigma_next, eta=eta,
+                  noise=torch.randn(5, 2, generator=g, dtype=torch.float64))
+             for sigma, sigma_next, eta in [(2.0, 1.0, 0.0), (5.0, 3.0, 0.5), (1.5, 0.2, 1.0),
+                                            (0.8, 0.5, 0.3)]]
+    _check_with_mistakes(ddim_step, ref_ddim_step, cases, name="ddim_step", hints=DDIM_HINTS,
+                         mistakes=_ddim_mistakes)
 
 
 HEUN_HINTS = {
@@ -99,32 +107,25 @@ HEUN_HINTS = {
 }
 
 
+def _heun_mistakes(c: dict) -> dict:
+    den, x, s, sn = c["denoiser"], c["x"], c["sigma"], c["sigma_next"]
+    d = (x - den(x, s)) / s
+    x_e = x + (sn - s) * d
+    d_next = (x_e - den(x_e, sn)) / sn
+    return {
+        "this is the Euler step: add the 2nd-order correction with the slope at σ'": x_e,
+        "the slope d' must be evaluated at the Euler prediction x_E, not at x":
+            x + (sn - s) * (d + (x - den(x, sn)) / sn) / 2,
+        "the correction restarts from x_E; Heun restarts from x: x' = x + (σ' − σ)(d + d')/2":
+            x_e + (sn - s) * (d + d_next) / 2,
+        "average the two slopes: (d + d')/2, not d + d'": x + (sn - s) * (d + d_next),
+    }
+
+
 def check_heun_step(heun_step: Callable) -> None:
     """Check ``heun_step(denoiser, x, sigma, sigma_next) -> x_next`` on exact Gaussian data."""
     g = torch.Generator().manual_seed(7)
-    levels = [(10.0, 6.0), (2.0, 1.0), (0.9, 0.3)]
     cases = [dict(denoiser=_gauss_denoiser, x=s * torch.randn(6, 2, generator=g, dtype=torch.float64),
-                  sigma=s, sigma_next=sn) for s, sn in levels]
-
-    def compare(got, want, *, context):
-        c = current.pop(0)
-        den, x, s, sn = _gauss_denoiser, c["x"], c["sigma"], c["sigma_next"]
-        d = (x - den(x, s)) / s
-        x_e = x + (sn - s) * d
-        d_next = (x_e - den(x_e, sn)) / sn
-        mistakes = {
-            "this is the Euler step: add the 2nd-order correction with the slope at σ'": x_e,
-            "the slope d' must be evaluated at the Euler prediction x_E, not at x":
-                x + (sn - s) * (d + (x - den(x, sn)) / sn) / 2,
-            "the correction restarts from x_E; Heun restarts from x: x' = x + (σ' − σ)(d + d')/2":
-                x_e + (sn - s) * (d + d_next) / 2,
-            "average the two slopes: (d + d')/2, not d + d'": x + (sn - s) * (d + d_next),
-        }
-        found = _first_match(got, mistakes)
-        if found:
-            raise ExerciseError(f"heun_step is not right {context}: {found}.")
-        check_value(got, want, name="heun_step", hints=HEUN_HINTS, context=context)
-
-    current = [dict(c) for c in cases]
-    check_function(heun_step, ref_heun_step, cases, name="heun_step", hints=HEUN_HINTS,
-                   compare=compare)
+                  sigma=s, sigma_next=sn) for s, sn in [(10.0, 6.0), (2.0, 1.0), (0.9, 0.3)]]
+    _check_with_mistakes(heun_step, ref_heun_step, cases, name="heun_step", hints=HEUN_HINTS,
+                         mistakes=_heun_mistakes)
