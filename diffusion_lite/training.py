@@ -156,7 +156,7 @@ def train(net: nn.Module, data: torch.Tensor | Callable, config: TrainConfig, *,
     last = min(config.steps, until if until is not None else config.steps)
     show = config.progress if config.progress is not None else _interactive()
     bar = tqdm(range(state.step, last), initial=state.step, total=last, disable=not show,
-               desc=f"training ({config.prediction})")
+               desc=f"training ({config.prediction})", mininterval=1.0)  # few redraws: cheap
     state.denoiser.train()
     for step in bar:
         lr = _lr_at(step, config)
@@ -183,8 +183,8 @@ def train(net: nn.Module, data: torch.Tensor | Callable, config: TrainConfig, *,
         state.step = step + 1
         state.history["loss"].append(loss.item())
         state.history["lr"].append(lr)
-        if step % 50 == 0:
-            bar.set_postfix(loss=f"{loss.item():.4f}")
+        if step % 200 == 0:
+            bar.set_postfix(loss=f"{loss.item():.4f}", refresh=False)
         if checkpoint and config.checkpoint_every and state.step % config.checkpoint_every == 0:
             save_checkpoint(checkpoint, state)
     bar.close()
