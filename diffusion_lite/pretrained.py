@@ -8,7 +8,9 @@ pickle) in a user cache folder — ``$DIFFUSION_LITE_CACHE`` if set, else
 ``$XDG_CACHE_HOME/diffusion-lite`` or ``~/.cache/diffusion-lite``. Files are written to a temporary
 name and renamed with ``os.replace`` (atomic), so an interrupted training never leaves a half file
 under the real name; each file stores a SHA-256 of its tensors, so a truncated or tampered file is
-detected, reported and retrained instead of loaded. Nothing is ever downloaded.
+detected, reported and retrained instead of loaded. Nothing is ever downloaded. The key covers
+configuration and data, not source code: after a change to a model's code that alters what it
+learns, bump ``FORMAT_VERSION`` so every cached file is retrained.
 
 Notation (code → notebook):
 
