@@ -24,7 +24,9 @@ Notation (code → notebook):
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import fcntl  # POSIX, like resource below; the course targets Linux/macOS (Windows via WSL)
 import functools
 import hashlib
 import json
@@ -223,18 +225,34 @@ def pretrained(name: str, config: object | None = None, *, device: torch.device 
     key = cache_key(name, config)
     path = cache_dir() / f"{name}-{key[:16]}.safetensors"
     module = entry.build(config)
-    info = None if retrain or not path.exists() else _load(path, module, key)
-    if info is None:
-        if verbose:
-            print(f"training {name} (no valid cache at {path}); this happens once")
-        t0, c0 = time.perf_counter(), _cpu_seconds()
-        module, info = entry.train(config)
-        info = {**info, "train_wall_s": time.perf_counter() - t0, "train_cpu_s": _cpu_seconds() - c0}
-        _save(path, module, key, info)
-    elif verbose:
-        print(f"loaded {name} from {path}")
+    # Two notebooks run side by side (nbval workers) must not both train: the second waits for the
+    # first, then loads its file.
+    with _exclusive(path):
+        info = None if retrain or not path.exists() else _load(path, module, key)
+        if info is None:
+            if verbose:
+                print(f"training {name} (no valid cache at {path}); this happens once")
+            t0, c0 = time.perf_counter(), _cpu_seconds()
+            module, info = entry.train(config)
+            info = {**info, "train_wall_s": time.perf_counter() - t0,
+                    "train_cpu_s": _cpu_seconds() - c0}
+            _save(path, module, key, info)
+        elif verbose:
+            print(f"loaded {name} from {path}")
     module.pretrained_info = info
     return module.to(device or "cpu").eval()
+
+
+@contextlib.contextmanager
+def _exclusive(path: pathlib.Path):
+    """Hold an advisory POSIX lock on ``<path>.lock`` while the cache entry is checked or written."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(path.name + ".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def _cpu_seconds() -> float:

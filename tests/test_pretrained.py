@@ -142,6 +142,11 @@ def test_damaged_file_is_detected_and_retrained(how, train_calls):
     assert train_calls == ["digits_classifier", "digits_classifier"]
 
 
+def _files(folder):
+    """Everything in the cache but the lock files, which persist by design."""
+    return [p for p in folder.iterdir() if p.suffix != ".lock"]
+
+
 def test_interrupted_training_or_write_leaves_nothing_loadable(cache, monkeypatch):
     entry = pt.REGISTRY["digits_classifier"]
 
@@ -151,7 +156,7 @@ def test_interrupted_training_or_write_leaves_nothing_loadable(cache, monkeypatc
     monkeypatch.setitem(pt.REGISTRY, "digits_classifier", dataclasses.replace(entry, train=interrupted))
     with pytest.raises(KeyboardInterrupt):
         pretrained("digits_classifier", TINY_CLF, verbose=False)
-    assert list(cache.iterdir()) == []
+    assert _files(cache) == []
     monkeypatch.setitem(pt.REGISTRY, "digits_classifier", entry)
 
     def half_write(tensors, filename, metadata=None):
@@ -162,7 +167,7 @@ def test_interrupted_training_or_write_leaves_nothing_loadable(cache, monkeypatc
     monkeypatch.setattr(pt, "save_file", half_write)
     with pytest.raises(KeyboardInterrupt):
         pretrained("digits_classifier", TINY_CLF, verbose=False)
-    assert list(cache.iterdir()) == []  # neither the real name nor a stray temp file
+    assert _files(cache) == []  # neither the real name nor a stray temp file
 
 
 def test_cache_dir_and_errors(cache, monkeypatch, tmp_path):
@@ -188,3 +193,29 @@ def test_digits_denoiser_uses_the_training_preconditioning():
     x = torch.randn(2, 1, 8, 8)
     # a fresh U-Net outputs 0, so D(x, σ) = c_skip·x = σ_d²/(σ² + σ_d²)·x
     torch.testing.assert_close(D(x, 1.0), x * 0.25 / 1.25)
+
+
+def test_concurrent_first_calls_train_once(cache, monkeypatch):
+    """Two notebooks starting together (nbval workers) share one training run via the file lock."""
+    import threading
+    import time
+
+    calls = []
+    entry = pt.REGISTRY["digits_classifier"]
+
+    def slow_train(cfg, _train=entry.train):
+        calls.append(cfg)
+        time.sleep(0.5)  # long enough for the second caller to arrive while the first trains
+        return _train(cfg)
+
+    monkeypatch.setitem(pt.REGISTRY, "digits_classifier", dataclasses.replace(entry, train=slow_train))
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(
+        pretrained("digits_classifier", TINY_CLF, verbose=False))) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert len(results) == 2 and len(calls) == 1, f"trained {len(calls)} times"
+    for (k, va), (_, vb) in zip(results[0].state_dict().items(), results[1].state_dict().items()):
+        assert torch.equal(va, vb), k
