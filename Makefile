@@ -37,11 +37,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --disable-pip-version-check -q -e ".[dev]"
 	@touch $@
 
+# A cell may train a cached model from scratch (chapter 7 on a cold cache): 600 s per cell.
 # Two pytest workers share the two cores: one thread each, or torch oversubscribes and small
 # tensor ops slow down forty-fold (measured on chapter 2's mixture scores).
 test: $(STAMP)
 	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile --nbval-lax --nbval-current-env \
-		--nbval-cell-timeout=300 -p no:cacheprovider
+		--nbval-cell-timeout=600 -p no:cacheprovider
 
 web-assets: $(STAMP)
 	@bash scripts/fetch_web_assets.sh
