@@ -7,17 +7,9 @@ import torch
 
 from diffusion_lite import models, training
 from diffusion_lite.training import TrainConfig
+from single_thread import one_thread  # noqa: F401  (autouse fixture: tiny MLPs)
 
 CFG = dict(steps=24, batch_size=32, lr=3e-3, lr_warmup=5, progress=False, sigma_data=0.5)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny MLPs: one thread is fastest on a shared machine; restore the setting afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def net(hidden=16, seed=0):
