@@ -24,8 +24,8 @@ def test_loopback_stays_open():
     server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     server.bind(("127.0.0.1", 0))
     server.listen(1)
-    with server, socket.create_connection(server.getsockname(), timeout=2):
-        pass
+    with server, socket.create_connection(server.getsockname(), timeout=2) as conn:
+        assert conn.getpeername() == server.getsockname()
 
 
 def test_child_processes_are_blocked_too():
