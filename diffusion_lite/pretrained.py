@@ -51,8 +51,9 @@ from diffusion_lite.denoisers import Denoiser
 from diffusion_lite.training import TrainConfig
 from diffusion_lite.unet import UNet, UNetConfig
 
-__all__ = ["pretrained", "cache_dir", "cache_key", "cache_path", "REGISTRY", "Entry",
-           "DigitsUNetConfig", "train_digits_unet", "digits_denoiser"]
+__all__ = ["pretrained", "cache_dir", "cache_key", "cache_path", "REGISTRY", "Entry", "register",
+           "PROVIDERS", "DigitsUNetConfig", "train_digits_unet", "digits_denoiser",
+           "digits_fingerprint"]
 
 FORMAT_VERSION = "1"
 
@@ -112,7 +113,7 @@ def train_digits_unet(cfg: DigitsUNetConfig) -> tuple[nn.Module, dict]:
 
 
 @functools.lru_cache(maxsize=1)
-def _digits_fingerprint() -> str:
+def digits_fingerprint() -> str:
     x, y = data.load_digits(split="train")
     h = hashlib.sha256(x.contiguous().numpy().tobytes())
     h.update(y.contiguous().numpy().tobytes())
@@ -126,10 +127,36 @@ def _train_classifier(cfg: ClassifierConfig) -> tuple[nn.Module, dict]:
 
 REGISTRY: dict[str, Entry] = {
     "digits_unet": Entry(DigitsUNetConfig(), lambda c: UNet(c.unet), train_digits_unet,
-                         _digits_fingerprint),
+                         digits_fingerprint),
     "digits_classifier": Entry(ClassifierConfig(), DigitClassifier, _train_classifier,
-                               _digits_fingerprint),
+                               digits_fingerprint),
 }
+
+
+# Modules that register cached models of later chapters with :func:`register` when imported.
+# ``pretrained(name)`` imports them on first use, so a name works without importing its chapter module.
+PROVIDERS: tuple[str, ...] = ()
+
+
+def register(name: str, entry: Entry) -> None:
+    """Add a cached model to :data:`REGISTRY` (a chapter module calls this once, at import time).
+
+    Registering a name again with another kind of config is an error: two models must not share a
+    cache name (re-registering the same model, e.g. on a module reload, replaces the entry).
+    """
+    if not isinstance(entry, Entry):
+        raise TypeError(f"entry must be a pretrained.Entry, got {type(entry).__name__}")
+    old = REGISTRY.get(name)
+    if old is not None and type(old.default_config) is not type(entry.default_config):
+        raise ValueError(f"a pretrained model named {name!r} is already registered")
+    REGISTRY[name] = entry
+
+
+def _import_providers() -> None:
+    import importlib
+
+    for module in PROVIDERS:
+        importlib.import_module(module)
 
 
 def cache_dir() -> pathlib.Path:
@@ -142,6 +169,8 @@ def cache_dir() -> pathlib.Path:
 
 
 def _entry(name: str) -> Entry:
+    if name not in REGISTRY:
+        _import_providers()
     if name not in REGISTRY:
         raise ValueError(f"unknown pretrained model {name!r}; choose one of {sorted(REGISTRY)}")
     return REGISTRY[name]
