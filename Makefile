@@ -3,6 +3,7 @@
 #   make book   create/refresh .venv, fetch offline web assets, build the site (executes notebooks)
 #   make lab    open JupyterLab on the course (make lab LAB_DIR=student/notebooks LAB_ARGS=--no-browser)
 #   make student  write student copies (solutions removed) to student/
+#   make cache  train every model the course loads, once (Binder, a class's shared cache, CI)
 #   make bench  time every notebook in a fresh kernel; table -> benchmarks/notebooks.md and README
 #               (make bench BENCH_ARGS="--only 01 --timeout 300")
 
@@ -19,8 +20,12 @@ LAB_DIR ?= notebooks
 # (as root, e.g. in a container, Jupyter refuses to start without --allow-root; added then)
 # pip >= 21.3 installs a pyproject-only package in editable mode (PEP 660); older pips cannot.
 PIP_MIN := 21.3
+# Where torch comes from: empty = pip's configured indexes (here a local CPU wheel). On a machine
+# without that wheel, TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu keeps torch CPU-only.
+TORCH_INDEX_URL ?=
+CACHE_JOBS ?= 2
 
-.PHONY: venv test book lab student bench web-assets clean distclean
+.PHONY: venv test book lab student bench cache web-assets clean distclean
 
 venv: $(STAMP)
 
@@ -33,7 +38,8 @@ $(STAMP): pyproject.toml
 		sys.exit(v < tuple(int(p) for p in "$(PIP_MIN)".split(".")))' \
 	|| $(BIN)/python -m pip install --disable-pip-version-check -q "pip>=$(PIP_MIN)"
 	# torch first and exactly pinned: a looser request pulls several GB of CUDA wheels.
-	$(BIN)/python -m pip install --disable-pip-version-check -q "torch==2.13.0"
+	$(BIN)/python -m pip install --disable-pip-version-check -q "torch==2.13.0" \
+		$(if $(TORCH_INDEX_URL),--index-url $(TORCH_INDEX_URL))
 	$(BIN)/python -m pip install --disable-pip-version-check -q -e ".[dev]"
 	@touch $@
 
@@ -55,6 +61,11 @@ lab: $(STAMP)
 
 student: $(STAMP)
 	$(BIN)/python scripts/make_student.py notebooks student
+
+# Trains what is missing from the model cache ($$DIFFUSION_LITE_CACHE or ~/.cache/diffusion-lite);
+# with everything cached it only verifies the files.
+cache: $(STAMP)
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python -m diffusion_lite.warmup --jobs $(CACHE_JOBS)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_notebooks.py $(BENCH_ARGS)

@@ -259,6 +259,10 @@ def pretrained(name: str, config: object | None = None, *, device: torch.device 
     with _exclusive(path):
         info = None if retrain or not path.exists() else _load(path, module, key)
         if info is None:
+            if os.environ.get("DIFFUSION_LITE_NO_TRAIN"):
+                raise RuntimeError(f"{name!r} is not in the model cache {cache_dir()} and "
+                                   "DIFFUSION_LITE_NO_TRAIN is set; fill the cache first with "
+                                   "`make cache` (python -m diffusion_lite.warmup)")
             if verbose:
                 print(f"training {name} (no valid cache at {path}); this happens once")
             t0, c0 = time.perf_counter(), _cpu_seconds()
