@@ -22,6 +22,7 @@ thousands of components are safe.
 
 from __future__ import annotations
 
+import hashlib
 import math
 
 import torch
@@ -123,6 +124,13 @@ class GaussianMixture:
 
     def __repr__(self) -> str:
         return f"GaussianMixture(n_components={self.n_components}, dim={self.dim})"
+
+    def fingerprint(self) -> str:
+        """SHA-256 of the weights, means and variances: names this law in a model cache key."""
+        h = hashlib.sha256()
+        for t in (self.weights, self.means, self.variances):
+            h.update(t.to(torch.float64).contiguous().numpy().tobytes())
+        return h.hexdigest()
 
     def noised(self, sigma: float, scale: float = 1.0) -> GaussianMixture:
         """The law of scale * x0 + sigma * eps: sum_k w_k N(scale mu_k, scale^2 v_k + sigma^2).

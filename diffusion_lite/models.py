@@ -22,7 +22,7 @@ import math
 import torch
 from torch import nn
 
-__all__ = ["FourierEmbedding", "SinusoidalEmbedding", "MLP", "make_embedding"]
+__all__ = ["ACTIVATIONS", "FourierEmbedding", "SinusoidalEmbedding", "MLP", "make_embedding"]
 
 
 class FourierEmbedding(nn.Module):
@@ -76,22 +76,31 @@ def make_embedding(kind: str, dim: int, *, generator: torch.Generator | None = N
     raise ValueError(f"unknown embedding {kind!r}; choose one of {EMBEDDINGS}")
 
 
+ACTIVATIONS = {"silu": nn.functional.silu, "tanh": torch.tanh, "sigmoid": torch.sigmoid,
+               "relu": nn.functional.relu}
+
+
 class MLP(nn.Module):
     """A small residual MLP F(x, c_noise, y) for points in d dimensions.
 
     h₀ = W_in x + W_e e(c_noise) [+ embed(y)]; h_{l+1} = h_l + W₂ SiLU(W₁ SiLU(h_l) + U_l e);
     out = W_out SiLU(h_L). The noise embedding enters every block, so one network serves every
-    noise level. ``n_classes`` adds a label embedding with one extra row for the null class
+    noise level. ``activation`` replaces SiLU everywhere (``"tanh"``, ``"sigmoid"``, ``"relu"``;
+    chapter 5 measures what the choice buys). ``out_dim`` (default ``dim``) sets the output size,
+    e.g. 1 for an energy network. ``n_classes`` adds a label embedding with one extra row for the null class
     (index ``n_classes``) used by classifier-free guidance.
     """
 
     def __init__(self, dim: int = 2, hidden: int = 128, depth: int = 3, emb_dim: int = 32,
                  embedding: str = "fourier", n_classes: int | None = None, *,
+                 activation: str = "silu", out_dim: int | None = None,
                  generator: torch.Generator | None = None) -> None:
         super().__init__()
         if dim <= 0 or hidden <= 0 or depth <= 0:
             raise ValueError(f"dim, hidden and depth must be positive, got {dim}, {hidden}, {depth}")
-        self.dim, self.n_classes = dim, n_classes
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"unknown activation {activation!r}; choose one of {sorted(ACTIVATIONS)}")
+        self.dim, self.n_classes, self.activation = dim, n_classes, activation
         self.embed = make_embedding(embedding, emb_dim, generator=generator)
         self.inp = nn.Linear(dim, hidden)
         self.emb_in = nn.Linear(emb_dim, hidden)
@@ -101,7 +110,7 @@ class MLP(nn.Module):
                            "lin2": nn.Linear(hidden, hidden)})
             for _ in range(depth)
         )
-        self.out = nn.Linear(hidden, dim)
+        self.out = nn.Linear(hidden, dim if out_dim is None else out_dim)
         if generator is not None:  # initialise from the given generator, not the global RNG
             with torch.no_grad():
                 for p in self.parameters():
@@ -118,7 +127,7 @@ class MLP(nn.Module):
             if self.label_emb is None:
                 raise ValueError("labels given but the MLP was built without n_classes")
             h = h + self.label_emb(labels)  # (B, H)
-        act = nn.functional.silu
+        act = ACTIVATIONS[self.activation]
         for blk in self.blocks:
             h = h + blk["lin2"](act(blk["lin1"](act(h)) + blk["emb"](emb)))  # (B, H)
-        return self.out(act(h))  # (B, d)
+        return self.out(act(h))  # (B, out_dim)
