@@ -27,3 +27,14 @@ if not hasattr(_netguard, "NetworkBlockedError"):  # another sitecustomize won t
     _spec = importlib.util.spec_from_file_location("_netguard", GUARD_DIR / "sitecustomize.py")
     _netguard = importlib.util.module_from_spec(_spec)
     _spec.loader.exec_module(_netguard)
+
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _unit_tests_may_train(monkeypatch):
+    """`make test` warms the model cache, then sets DIFFUSION_LITE_NO_TRAIN so that a notebook that
+    would train (a model missing from the warm-up) fails. Unit tests train tiny models in temporary
+    caches on purpose: the switch is lifted for them (fixtures do not reach nbval's notebook items)."""
+    monkeypatch.delenv("DIFFUSION_LITE_NO_TRAIN", raising=False)
