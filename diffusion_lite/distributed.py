@@ -59,8 +59,8 @@ class Parallel:
     def wrap(self, module: nn.Module) -> nn.Module:
         """``module`` inside DistributedDataParallel: backward averages gradients over processes."""
         ids = [self.device.index] if self.device.type == "cuda" else None
-        # Buffers (frozen embedding frequencies) are equal by construction: no need to broadcast.
-        return nn.parallel.DistributedDataParallel(module, device_ids=ids, broadcast_buffers=False)
+        # Buffers (frozen embedding frequencies) never change: sync them once, at construction.
+        return nn.parallel.DistributedDataParallel(module, device_ids=ids, forward_sync_buffers=False)
 
     def mean(self, value: torch.Tensor) -> torch.Tensor:
         """The mean of ``value`` over all processes (a detached copy; every process gets it)."""
