@@ -202,6 +202,8 @@ def _export_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("run", help="a run folder written by `diffusion-lite train`")
     p.add_argument("--out", required=True, help="folder for model.safetensors, model.json (the "
                    "model card) and denoiser.torchscript")
+    p.add_argument("--evaluation", help="the evaluation.json for the model card (default: the "
+                   "run's own, written by `evaluate`)")
     p.add_argument("--atol", type=float, default=1e-5, help="largest accepted difference between "
                    "the exported and the original denoiser (default 1e-5)")
 
@@ -209,7 +211,7 @@ def _export_args(p: argparse.ArgumentParser) -> None:
 def _export(args: argparse.Namespace) -> int:
     from . import export
 
-    card = export.export(args.run, args.out, atol=args.atol)
+    card = export.export(args.run, args.out, atol=args.atol, evaluation=args.evaluation)
     print(f"exported to {args.out}: model.safetensors, model.json (model card), "
           f"{export.TORCHSCRIPT} (reloaded: max |difference| {card['torchscript']['max_abs_diff']:.2g})")
     return 0

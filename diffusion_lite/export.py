@@ -76,11 +76,16 @@ def load_exported(folder: str | os.PathLike) -> torch.jit.ScriptModule:
 
 @torch.no_grad()
 def export(run: str | os.PathLike, out: str | os.PathLike, *, atol: float = 1e-5,
-           seed: int = 0) -> dict:
-    """Export ``run`` to ``out`` (weights, model card, checked TorchScript); return the card."""
+           seed: int = 0, evaluation: str | os.PathLike | None = None) -> dict:
+    """Export ``run`` to ``out`` (weights, model card, checked TorchScript); return the card.
+
+    ``evaluation``: the ``evaluation.json`` to put in the card (default: the run's own, if any).
+    """
     den, meta = runs.load_denoiser(run, ema=True)
+    card_eval = pathlib.Path(evaluation) if evaluation else pathlib.Path(run) / "evaluation.json"
+    if evaluation and not card_eval.is_file():
+        raise ValueError(f"no evaluation report {card_eval}; run `diffusion-lite evaluate` first")
     out = runs.check_writable(out)
-    card_eval = pathlib.Path(run) / "evaluation.json"
     traced_mod = den if not meta["data"]["classes"] else _Conditional(den)
     example = _inputs(meta, 4, seed)
     traced = _quiet_jit(torch.jit.trace, traced_mod, example)
