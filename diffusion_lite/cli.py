@@ -23,6 +23,7 @@ import ast
 import json
 import os
 import pathlib
+import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -48,12 +49,18 @@ def register(name: str, help: str, configure: Callable[[argparse.ArgumentParser]
 
 
 # ---------------------------------------------------------------------------------------- TOML
+# A quoted string, or one of the tokens the fallback rewrites (true/false, a comment).
+_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|\'[^\']*\'|\btrue\b|\bfalse\b|#.*$')
+
+
 def _toml_value(text: str, where: str):
-    text = text.strip()
-    if text in ("true", "false"):
-        return text == "true"
+    def swap(m: re.Match) -> str:
+        tok = m.group(0)
+        return {"true": "True", "false": "False"}.get(tok, "" if tok.startswith("#") else tok)
+
+    text = _TOKENS.sub(swap, text).strip()  # Python literals, comments (outside strings) dropped
     try:
-        return ast.literal_eval(text.replace("true", "True").replace("false", "False"))
+        return ast.literal_eval(text)
     except (ValueError, SyntaxError) as exc:
         raise ValueError(f"{where}: cannot read value {text!r}; use a number, \"string\", "
                          "true/false or [a, list]") from exc
@@ -64,11 +71,11 @@ def _toml_fallback(text: str, name: str) -> dict:
     out: dict = {}
     table = out
     for i, line in enumerate(text.splitlines(), 1):
-        line = line.split(" #")[0].strip() if not line.lstrip().startswith("#") else ""
-        if not line:
+        line = line.strip()
+        if not line or line.startswith("#"):
             continue
-        if line.startswith("[") and line.endswith("]"):
-            table = out.setdefault(line[1:-1].strip(), {})
+        if line.startswith("["):
+            table = out.setdefault(line.split("#")[0].strip()[1:-1].strip(), {})
         elif "=" in line:
             key, value = line.split("=", 1)
             table[key.strip().strip('"')] = _toml_value(value, f"{name}:{i}")

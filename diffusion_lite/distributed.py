@@ -90,7 +90,9 @@ def from_environment(device: str | None = None) -> Parallel | None:
     local = int(os.environ["LOCAL_RANK"])
     if device not in (None, "auto", "cpu") and not str(device).startswith("cuda"):
         raise ValueError(f"distributed training runs on 'cpu' or 'cuda', not {device!r}")
-    use_cuda = torch.cuda.is_available() and device not in ("cpu",)
+    if str(device).startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError("--device cuda was asked for but no GPU is visible; use --device cpu (gloo)")
+    use_cuda = torch.cuda.is_available() and device != "cpu"
     if use_cuda:
         torch.cuda.set_device(local)
         dev, backend = torch.device("cuda", local), "nccl"
