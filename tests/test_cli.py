@@ -245,3 +245,26 @@ def test_two_process_ddp_equals_one_process(tmp_path):
             assert torch.allclose(one[k].double(), two[k].double(), atol=1e-6, rtol=0), k
     log = [json.loads(line) for line in (tmp_path / "two" / "log.jsonl").read_text().splitlines()]
     assert log[-1]["world_size"] == 2 and log[-1]["backend"] == "gloo"
+
+
+def test_points_from_npy_npz_and_grey_jpeg_images(tmp_path):
+    x = np.random.default_rng(2).normal(3.0, 2.0, (40, 3))
+    np.save(tmp_path / "x.npy", x)
+    ds = datasets_io.load_data(tmp_path / "x.npy")
+    assert ds.x.shape == (40, 3) and torch.allclose(ds.x.mean(0), torch.zeros(3), atol=1e-5)
+    restored = runs.postprocess(ds.x.double(), ds.normalisation)
+    assert np.allclose(restored.numpy(), x, atol=1e-5)  # post-processing inverts preparation
+    np.savez(tmp_path / "xy.npz", points=x, y=np.arange(40) % 2)
+    with pytest.raises(datasets_io.DataError, match="--npz-key"):
+        datasets_io.load_data(tmp_path / "xy.npz")
+    ds = datasets_io.load_data(tmp_path / "xy.npz", npz_key="points", label_column="y")
+    assert ds.classes == ["0", "1"] and ds.labels.tolist() == (np.arange(40) % 2).tolist()
+    np.save(tmp_path / "obj.npy", np.array([{"a": 1}] * 5, dtype=object), allow_pickle=True)
+    with pytest.raises(datasets_io.DataError, match="pickle"):
+        datasets_io.load_data(tmp_path / "obj.npy")
+    folder = tmp_path / "jpg"
+    folder.mkdir()
+    for i in range(5):
+        Image.fromarray(np.full((8, 8), 40 * i, dtype=np.uint8), "L").save(folder / f"{i}.jpg")
+    ds = datasets_io.load_data(folder)
+    assert ds.x.shape == (5, 1, 8, 8) and float(ds.x[0].mean()) == -1.0
