@@ -169,17 +169,14 @@ def train(net: nn.Module, data: torch.Tensor | Callable, config: TrainConfig, *,
         if y is not None and config.label_dropout > 0:
             drop = torch.rand(y.shape, generator=state.generator).to(device) < config.label_dropout
             y = torch.where(drop, torch.full_like(y, config.null_label), y)
-        if parallel is None:
-            loss = denoising_loss(state.denoiser, x0, sigma_dist, weighting, labels=y,
-                                  sigma_data=config.sigma_data, generator=state.generator)
-        else:
-            loss = _shard_loss(model, x0, y, sigma_dist, weighting, config, state.generator, parallel)
-        logged = loss if parallel is None else parallel.mean(loss)  # the global batch's loss
-        if not torch.isfinite(logged):
+        loss = (_shard_loss(model, x0, y, sigma_dist, weighting, config, state.generator, parallel)
+                if parallel else denoising_loss(state.denoiser, x0, sigma_dist, weighting, labels=y,
+                                                sigma_data=config.sigma_data, generator=state.generator))
+        if not torch.isfinite(loss):
             kept = f"the last good checkpoint is {checkpoint!r} (step {_saved_step(checkpoint)})" \
                 if checkpoint else "no checkpoint was kept (pass checkpoint=... to keep one)"
             raise TrainingDivergedError(
-                f"loss is {logged.item()} at step {step + 1}: training stopped; {kept}. Try a lower "
+                f"loss is {loss.item()} at step {step + 1}: training stopped; {kept}. Try a lower "
                 f"lr (now {lr:.3g}), grad_clip, or check the data for NaN/inf values.")
         state.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -188,10 +185,10 @@ def train(net: nn.Module, data: torch.Tensor | Callable, config: TrainConfig, *,
         state.optimizer.step()
         _update_ema(state.ema, state.denoiser, step, config.ema_decay)
         state.step = step + 1
-        state.history["loss"].append(logged.item())
+        state.history["loss"].append(loss.item())
         state.history["lr"].append(lr)
         if step % 200 == 0:
-            bar.set_postfix(loss=f"{logged.item():.4f}", refresh=False)
+            bar.set_postfix(loss=f"{loss.item():.4f}", refresh=False)
         if checkpoint and config.checkpoint_every and state.step % config.checkpoint_every == 0:
             save_checkpoint(checkpoint, state)
     bar.close()
@@ -202,12 +199,14 @@ def train(net: nn.Module, data: torch.Tensor | Callable, config: TrainConfig, *,
 
 
 def _shard_loss(model, x0, y, sigma_dist, weighting, config, generator, parallel):
-    """This process's share of the loss: σ and ε are drawn for the whole global batch (the same
-    draws as one process), then only the rows ``parallel.shard`` picks are evaluated."""
+    """This process's share of the loss under data parallelism. σ and ε are drawn for the whole
+    global batch (the same draws as one process), only the rows ``parallel.shard`` picks are
+    evaluated; the value returned is the global batch's mean loss, the gradient this shard's."""
     sigma, eps = _draw(sigma_dist, x0, generator)  # (B,), (B, ...)
     part = parallel.shard(x0.shape[0])
-    return weighted_loss(model, x0[part], sigma[part], eps[part], weighting, config.sigma_data,
-                         None if y is None else y[part]).mean()
+    local = weighted_loss(model, x0[part], sigma[part], eps[part], weighting, config.sigma_data,
+                          None if y is None else y[part]).mean()
+    return local + (parallel.mean(local) - local).detach()
 
 
 def _saved_step(path: str) -> int | str:
