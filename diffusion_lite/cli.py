@@ -265,7 +265,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args._run(args)
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        print(f"diffusion-lite {args.command}: interrupted. A training run keeps its last checkpoint "
+              "(see --checkpoint-every); continue it with `diffusion-lite train --out RUN --resume`",
+              file=sys.stderr)
         return 130
     except (ValueError, OSError) as exc:  # DataError is a ValueError
         print(f"diffusion-lite {args.command}: error: {exc}", file=sys.stderr)
