@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 from . import checkpoints
 from .denoisers import Denoiser
 from .models import MLP
-from .losses import LogNormalSigma, LogUniformSigma, denoising_loss
+from .losses import LogNormalSigma, LogUniformSigma, _draw, denoising_loss, weighted_loss
 
 __all__ = ["TrainConfig", "TrainResult", "TrainingDivergedError", "train", "sigma_dist_from_config",
            "save_checkpoint", "load_checkpoint", "default_2d"]
@@ -139,7 +139,7 @@ def _interactive() -> bool:
 
 def train(net: nn.Module, data: torch.Tensor | Callable, config: TrainConfig, *,
           labels: torch.Tensor | None = None, sigma_dist=None, checkpoint: str | None = None,
-          resume: str | None = None, until: int | None = None) -> TrainResult:
+          resume: str | None = None, until: int | None = None, parallel=None) -> TrainResult:
     """Minimise E_σ E_{x₀,ε} λ(σ)‖D(x₀ + σε, σ) − x₀‖²/d over θ with Adam and an EMA of θ.
 
     ``data``: a tensor dataset ``(N, ...)`` (with ``labels`` ``(N,)``) or a sampler
@@ -147,7 +147,9 @@ def train(net: nn.Module, data: torch.Tensor | Callable, config: TrainConfig, *,
     p_train(σ). ``checkpoint``: a path (``.safetensors`` and ``.json`` are written next to it)
     saved every ``config.checkpoint_every`` steps and at the end. ``resume``: a checkpoint to
     continue from. ``until``: stop after this many steps in total (an interruption; the learning
-    rate schedule still aims at ``config.steps``) {cite}`karras2022`.
+    rate schedule still aims at ``config.steps``) {cite}`karras2022`. ``parallel``: a
+    :class:`~diffusion_lite.distributed.Parallel` for data-parallel training (each process draws
+    the same global batch and trains on its shard; see :mod:`diffusion_lite.distributed`).
     """
     state = load_checkpoint(resume, net, config) if resume else _new_state(net, config)
     sigma_dist = sigma_dist or sigma_dist_from_config(config)
@@ -158,6 +160,7 @@ def train(net: nn.Module, data: torch.Tensor | Callable, config: TrainConfig, *,
     bar = tqdm(range(state.step, last), initial=state.step, total=last, disable=not show,
                desc=f"training ({config.prediction})", mininterval=1.0)  # few redraws: cheap
     state.denoiser.train()
+    model = state.denoiser if parallel is None else parallel.wrap(state.denoiser)
     for step in bar:
         lr = _lr_at(step, config)
         for group in state.optimizer.param_groups:
@@ -166,8 +169,9 @@ def train(net: nn.Module, data: torch.Tensor | Callable, config: TrainConfig, *,
         if y is not None and config.label_dropout > 0:
             drop = torch.rand(y.shape, generator=state.generator).to(device) < config.label_dropout
             y = torch.where(drop, torch.full_like(y, config.null_label), y)
-        loss = denoising_loss(state.denoiser, x0, sigma_dist, weighting, labels=y,
-                              sigma_data=config.sigma_data, generator=state.generator)
+        loss = (_shard_loss(model, x0, y, sigma_dist, weighting, config, state.generator, parallel)
+                if parallel else denoising_loss(state.denoiser, x0, sigma_dist, weighting, labels=y,
+                                                sigma_data=config.sigma_data, generator=state.generator))
         if not torch.isfinite(loss):
             kept = f"the last good checkpoint is {checkpoint!r} (step {_saved_step(checkpoint)})" \
                 if checkpoint else "no checkpoint was kept (pass checkpoint=... to keep one)"
@@ -192,6 +196,17 @@ def train(net: nn.Module, data: torch.Tensor | Callable, config: TrainConfig, *,
     if checkpoint:
         save_checkpoint(checkpoint, state)
     return state
+
+
+def _shard_loss(model, x0, y, sigma_dist, weighting, config, generator, parallel):
+    """This process's share of the loss under data parallelism. σ and ε are drawn for the whole
+    global batch (the same draws as one process), only the rows ``parallel.shard`` picks are
+    evaluated; the value returned is the global batch's mean loss, the gradient this shard's."""
+    sigma, eps = _draw(sigma_dist, x0, generator)  # (B,), (B, ...)
+    part = parallel.shard(x0.shape[0])
+    local = weighted_loss(model, x0[part], sigma[part], eps[part], weighting, config.sigma_data,
+                          None if y is None else y[part]).mean()
+    return local + (parallel.mean(local) - local).detach()
 
 
 def _saved_step(path: str) -> int | str:
