@@ -26,7 +26,8 @@ MARKER = "# Google Colab only:"
 # chapter 4's notebook uses.
 IMPORTS = {"numpy": "numpy", "scipy": "scipy", "matplotlib": "matplotlib",
            "ipywidgets": "ipywidgets", "tqdm": "tqdm", "safetensors": "safetensors",
-           "sklearn": "scikit-learn", "skimage": "scikit-image", "ot": "POT"}
+           "sklearn": "scikit-learn", "skimage": "scikit-image", "ot": "POT",
+           "PIL": "pillow"}
 
 
 def version() -> str:
