@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .common import LEVELS, TrainingData, check_common, from_levels, mlp, progress_bar
+from .common import LEVELS, TrainingData, check_common, from_levels, minimise, mlp, seeded, thin
 
 __all__ = ["MixtureDensityAR", "MADE", "ARConfig", "build_ar", "train_ar"]
 
@@ -153,23 +153,8 @@ def build_ar(config: ARConfig) -> nn.Module:
 
 def train_ar(config: ARConfig) -> tuple[nn.Module, dict]:
     """Maximum likelihood, −mean log p(x), with Adam; digits as integer grey levels (exact P)."""
-    g = torch.Generator().manual_seed(config.seed)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(config.seed)
-        model = build_ar(config)
+    model = seeded(lambda: build_ar(config), config.seed)
     source = TrainingData(config.data, discrete=config.data == "digits")
-    opt = torch.optim.Adam(model.parameters(), lr=config.lr)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, config.steps)
-    losses = []
-    for _ in progress_bar(config.steps, config.progress, f"autoregressive ({config.data})"):
-        loss = -model.log_prob(source.batch(config.batch_size, g)).mean()
-        if not torch.isfinite(loss):
-            raise FloatingPointError("autoregressive loss became NaN/inf: lower lr")
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        losses.append(loss.item())
-    every = 50
-    return model.eval(), {"neg_log_lik": [sum(losses[i:i + every]) / len(losses[i:i + every])
-                                          for i in range(0, len(losses), every)]}
+    losses = minimise(model, lambda x, g: -model.log_prob(x).mean(), config, source,
+                      f"autoregressive ({config.data})")
+    return model, {"neg_log_lik": thin(losses)}

@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import math
 import sys
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -33,7 +34,8 @@ from ..metrics import Estimate
 from ..mixtures import GaussianMixture
 
 __all__ = ["DATASETS", "BIN", "LEVELS", "many_modes", "fingerprint", "dequantise", "to_levels",
-           "from_levels", "TrainingData", "mlp", "progress_bar", "check_common", "seed_interval"]
+           "from_levels", "TrainingData", "mlp", "seeded", "progress_bar", "check_common",
+           "minimise", "thin", "seed_interval"]
 
 DATASETS = ("2d", "digits")
 BIN = 1.0 / 8.0  # Δ: one grey level of the digits (x = pixel/8 − 1)
@@ -116,6 +118,13 @@ def mlp(d_in: int, hidden: int, depth: int, d_out: int, *, act: type[nn.Module] 
     return nn.Sequential(*layers)
 
 
+def seeded(build: Callable[[], nn.Module], seed: int) -> nn.Module:
+    """``build()`` with torch's global generator seeded by ``seed`` and restored afterwards."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return build()
+
+
 def progress_bar(steps: int, show: bool | None, desc: str):
     """The course's tqdm bar over range(steps); ``show=None`` shows it only when interactive."""
     if show is None:
@@ -135,6 +144,35 @@ def check_common(config) -> None:
         raise ValueError(f"lr must be > 0, got {config.lr}")
     if not (isinstance(config.seed, int) and config.seed >= 0):
         raise ValueError(f"seed must be an integer >= 0, got {config.seed!r}")
+
+
+def minimise(model: nn.Module, loss_fn: Callable[[torch.Tensor, torch.Generator], torch.Tensor],
+             config, source: TrainingData, desc: str, *, clip: float | None = None) -> list[float]:
+    """Adam with a cosine learning rate on ``loss_fn(batch, generator)`` over ``config.steps``
+    fresh batches (one generator seeded by ``config.seed`` draws them all); returns the losses."""
+    g = torch.Generator().manual_seed(config.seed)
+    opt = torch.optim.Adam(model.parameters(), lr=config.lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, config.steps)
+    losses = []
+    for _ in progress_bar(config.steps, config.progress, desc):
+        loss = loss_fn(source.batch(config.batch_size, g), g)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"{desc}: the loss became {loss.item()} at step "
+                                     f"{len(losses) + 1}; lower lr (now {config.lr})")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if clip is not None:
+            nn.utils.clip_grad_norm_(model.parameters(), clip)
+        opt.step()
+        sched.step()
+        losses.append(loss.item())
+    model.eval()
+    return losses
+
+
+def thin(values: list[float], every: int = 50) -> list[float]:
+    """Means over blocks of ``every`` steps: a loss curve small enough to store with the weights."""
+    return [sum(values[i:i + every]) / len(values[i:i + every]) for i in range(0, len(values), every)]
 
 
 def seed_interval(values, *, level: float = 0.95) -> Estimate:

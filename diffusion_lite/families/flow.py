@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .common import TrainingData, check_common, mlp, progress_bar
+from .common import TrainingData, check_common, minimise, mlp, seeded, thin
 
 __all__ = ["AffineCoupling", "RealNVP", "FlowConfig", "alternating_masks", "train_flow"]
 
@@ -128,24 +128,7 @@ class RealNVP(nn.Module):
 
 def train_flow(config: FlowConfig) -> tuple[RealNVP, dict]:
     """Maximum likelihood: Adam on −mean log p(x) over fresh batches {cite}`dinh2017`."""
-    g = torch.Generator().manual_seed(config.seed)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(config.seed)
-        flow = RealNVP(config)
-    source = TrainingData(config.data)
-    opt = torch.optim.Adam(flow.parameters(), lr=config.lr)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, config.steps)
-    losses = []
-    for _ in progress_bar(config.steps, config.progress, f"flow ({config.data})"):
-        loss = -flow.log_prob(source.batch(config.batch_size, g)).mean()
-        if not torch.isfinite(loss):
-            raise FloatingPointError("flow loss became NaN/inf: lower lr or use fewer layers")
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        nn.utils.clip_grad_norm_(flow.parameters(), 10.0)
-        opt.step()
-        sched.step()
-        losses.append(loss.item())
-    every = 50
-    return flow.eval(), {"neg_log_lik": [sum(losses[i:i + every]) / len(losses[i:i + every])
-                                         for i in range(0, len(losses), every)]}
+    flow = seeded(lambda: RealNVP(config), config.seed)
+    losses = minimise(flow, lambda x, g: -flow.log_prob(x).mean(), config,
+                      TrainingData(config.data), f"flow ({config.data})", clip=10.0)
+    return flow, {"neg_log_lik": thin(losses)}

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .common import BIN, TrainingData, check_common, mlp, progress_bar
+from .common import BIN, TrainingData, check_common, mlp, progress_bar, seeded, thin
 
 __all__ = ["GENERATOR_LOSSES", "discriminator_loss", "generator_loss", "GANConfig", "GAN",
            "gan_step", "train_gan"]
@@ -123,9 +123,7 @@ def gan_step(gan: GAN, x_real: torch.Tensor, z: torch.Tensor, opt_d: torch.optim
 def train_gan(config: GANConfig) -> tuple[GAN, dict]:
     """Alternate D and G steps of Adam on L_D and L_G for ``config.steps`` steps {cite}`goodfellow2014`."""
     g = torch.Generator().manual_seed(config.seed)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(config.seed)
-        gan = GAN(config)
+    gan = seeded(lambda: GAN(config), config.seed)
     source = TrainingData(config.data)
     betas = (config.beta1, 0.999)
     opt_d = torch.optim.Adam(gan.discriminator.parameters(), lr=config.lr, betas=betas)
@@ -140,10 +138,4 @@ def train_gan(config: GANConfig) -> tuple[GAN, dict]:
                                      "non-saturating loss")
         history["loss_d"].append(loss_d)
         history["loss_g"].append(loss_g)
-    return gan.eval(), _thin(history)
-
-
-def _thin(history: dict, every: int = 50) -> dict:
-    """Mean of each loss over blocks of ``every`` steps (small enough to store with the weights)."""
-    return {k: [sum(v[i:i + every]) / len(v[i:i + every]) for i in range(0, len(v), every)]
-            for k, v in history.items()}
+    return gan.eval(), {k: thin(v) for k, v in history.items()}

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .common import TrainingData, check_common, mlp, progress_bar
+from .common import TrainingData, check_common, minimise, mlp, seeded, thin
 
 __all__ = ["reparameterise", "gaussian_kl", "VAEConfig", "VAE", "train_vae"]
 
@@ -123,23 +123,7 @@ class VAE(nn.Module):
 
 def train_vae(config: VAEConfig) -> tuple[VAE, dict]:
     """Maximise the one-sample ELBO with Adam (cosine learning rate) {cite}`kingma2014`."""
-    g = torch.Generator().manual_seed(config.seed)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(config.seed)
-        vae = VAE(config)
-    source = TrainingData(config.data)
-    opt = torch.optim.Adam(vae.parameters(), lr=config.lr)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, config.steps)
-    losses = []
-    for _ in progress_bar(config.steps, config.progress, f"VAE ({config.data})"):
-        loss = -vae.elbo(source.batch(config.batch_size, g), generator=g).mean()
-        if not torch.isfinite(loss):
-            raise FloatingPointError("VAE loss became NaN/inf: lower lr")
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        losses.append(loss.item())
-    every = 50
-    return vae.eval(), {"neg_elbo": [sum(losses[i:i + every]) / len(losses[i:i + every])
-                                     for i in range(0, len(losses), every)]}
+    vae = seeded(lambda: VAE(config), config.seed)
+    losses = minimise(vae, lambda x, g: -vae.elbo(x, generator=g).mean(), config,
+                      TrainingData(config.data), f"VAE ({config.data})")
+    return vae, {"neg_elbo": thin(losses)}

@@ -81,8 +81,8 @@ def _train_diffusion_2d(config: Diffusion2DConfig) -> tuple[nn.Module, dict]:
 _DIGITS = {
     "gan": dict(latent_dim=16, hidden=128, steps=2000, batch_size=128, lr=2e-3),
     "vae": dict(latent_dim=8, hidden=256, steps=2000, batch_size=128, lr=1e-3),
-    "flow": dict(n_layers=6, hidden=256, depth=1, steps=1500, batch_size=128, lr=1e-3),
-    "autoregressive": dict(hidden=256, depth=1, steps=1500, batch_size=128, lr=2e-3),
+    "flow": dict(n_layers=6, hidden=256, depth=1, steps=1200, batch_size=128, lr=1e-3),
+    "autoregressive": dict(hidden=256, depth=1, steps=1200, batch_size=128, lr=2e-3),
 }
 _CONFIGS = {"gan": gan.GANConfig, "vae": vae.VAEConfig, "flow": flow.FlowConfig,
             "autoregressive": autoregressive.ARConfig}
