@@ -34,7 +34,7 @@ from ..models import MLP
 from . import autoregressive, flow, gan, vae
 from .common import BIN, DATASETS, dequantise, fingerprint, many_modes, to_levels
 
-__all__ = ["FAMILIES", "SEEDS", "Diffusion2DConfig", "Model", "config_for", "load",
+__all__ = ["FAMILIES", "SEEDS", "Diffusion2DConfig", "Model", "config_for", "load", "oracle_2d",
            "DIFFUSION_SAMPLER"]
 
 FAMILIES = ("gan", "vae", "flow", "autoregressive", "diffusion")
@@ -117,7 +117,7 @@ class Model:
     family: str
     data: str
     seed: int
-    module: nn.Module                                   # the trained network(s)
+    module: nn.Module | None                            # the trained network(s); None: oracle
     sample: Callable[..., torch.Tensor]                 # sample(n, generator=...) -> (n, *shape)
     nfe: int                                            # network evaluations per batch
     log_likelihood: Callable[..., torch.Tensor] | None  # x -> (n,) nats, or None (GAN)
@@ -163,6 +163,14 @@ def _diffusion(data: str, seed: int) -> Model:
     info = getattr(net, "pretrained_info", {})
     return Model("diffusion", data, seed, net, sample, samplers.nfe_of(name, n_steps), log_lik,
                  "ODE", float(info.get("train_cpu_s", float("nan"))))
+
+
+def oracle_2d(seed: int = 0) -> Model:
+    """The mixture itself as a sixth "family": exact samples and exact log-density (no network)."""
+    m = many_modes()
+    return Model("oracle", "2d", seed, None,
+                 lambda n, generator=None: m.sample(n, generator=generator).to(torch.float32), 0,
+                 lambda x, generator=None: m.log_prob(x.to(torch.float64)), "exact", 0.0)
 
 
 def load(family: str, data: str, seed: int = 0) -> Model:
