@@ -194,3 +194,23 @@ def test_many_modes_has_unequal_weights_summing_to_one():
     m = common.many_modes()
     assert m.n_components == 8 and abs(float(m.weights.sum()) - 1) < 1e-12
     assert float(m.weights.max() / m.weights.min()) == pytest.approx(8.0)
+
+
+def test_zoo_configs_are_one_cache_entry_per_seed_and_data():
+    from diffusion_lite import pretrained
+
+    keys = {pretrained.cache_key(f"families_{f}", zoo.config_for(f, d, s))
+            for f in ("gan", "vae", "flow", "autoregressive") for d in ("2d", "digits")
+            for s in zoo.SEEDS}
+    assert len(keys) == 4 * 2 * len(zoo.SEEDS)
+    with pytest.raises(Exception):  # frozen: a config cannot drift after its key was computed
+        zoo.config_for("gan", "2d").seed = 3
+
+
+def test_evaluate_2d_on_the_oracle_itself_scores_like_data():
+    from diffusion_lite.families import evaluate
+
+    row = evaluate.evaluate_2d(zoo.oracle_2d(0), n=600, n_likelihood=300, seed=0)
+    assert row["modes"] == 8 and row["off_mode"] < 0.03 and row["weight_error"] < 0.08
+    assert row["precision"] > 0.9 and row["recall"] > 0.9 and 0.3 < row["sw_ratio"] < 3
+    assert abs(row["bpd"] - 0.705) < 0.1 and row["ms_per_1000"] > 0  # entropy ≈ 0.705 bits/dim
