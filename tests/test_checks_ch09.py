@@ -146,3 +146,25 @@ def test_gan_losses_accept_reference(capsys):
 def test_gan_losses_reject_typical_mistakes(wrong, message):
     with pytest.raises(ExerciseError, match=message):
         ch09.check_gan_losses(wrong)
+
+
+def gan_losses_via_bce(real_logits, fake_logits):
+    """Another correct answer: torch's stable BCE-with-logits."""
+    bce = F.binary_cross_entropy_with_logits
+    loss_d = bce(real_logits, torch.ones_like(real_logits)) + bce(fake_logits,
+                                                                  torch.zeros_like(fake_logits))
+    return torch.stack([loss_d, bce(fake_logits, torch.ones_like(fake_logits))])
+
+
+def elbo_via_distributions(x, x_mean, log_scale, mean, logvar):
+    """Another correct answer: torch.distributions for both terms."""
+    rec = torch.distributions.Normal(x_mean, log_scale.exp()).log_prob(x).sum(1)
+    q = torch.distributions.Normal(mean, (0.5 * logvar).exp())
+    p = torch.distributions.Normal(torch.zeros_like(mean), torch.ones_like(mean))
+    return rec - torch.distributions.kl_divergence(q, p).sum(1)
+
+
+def test_other_correct_answers_pass(capsys):
+    ch09.check_gan_losses(gan_losses_via_bce)
+    ch09.check_elbo(elbo_via_distributions)
+    assert capsys.readouterr().out.count("correct") == 2
