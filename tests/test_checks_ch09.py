@@ -39,10 +39,10 @@ def test_coupling_accepts_reference_and_the_package_layer(capsys):
 
 @pytest.mark.parametrize("wrong,message", [
     (lambda **a: coupling(**a, det_sign=-1), "subtracted the log-determinant"),
-    (lambda **a: coupling(**a, det_mask=False), "summed s over every coordinate"),
+    (lambda **a: coupling(**a, det_mask=False), "summed γ over every coordinate"),
     (lambda **a: coupling(**a, use_scale=False), "forgot the scale"),
     (lambda **a: coupling(**a, det_sign=0), "left out the log-determinant"),
-    (lambda **a: coupling(**a, inverse_scale=True), "e\\^\\{−s\\}"),
+    (lambda **a: coupling(**a, inverse_scale=True), "e\\^\\{−γ\\}"),
     (lambda **a: coupling(**a) + 0.5 * a["x"].shape[1] * LOG_2PI, "offset"),
     (lambda **a: coupling(**a)[:1], "shape"),
 ])
@@ -90,7 +90,7 @@ def test_elbo_accepts_reference(capsys):
 @pytest.mark.parametrize("wrong,message", [(elbo_reverse_kl, "KL\\(p ‖ q\\)"),
                                            (elbo_kl_mean, "averaged the KL"),
                                            (elbo_plus_kl, "added the KL"),
-                                           (elbo_mse, "dropped −log s"),
+                                           (elbo_mse, "dropped −log τ"),
                                            (elbo_stub, "not written yet")])
 def test_elbo_rejects_typical_mistakes(wrong, message):
     with pytest.raises(ExerciseError, match=message):

@@ -41,24 +41,24 @@ def _reference_coupling(x, mask, log_scale, shift):
 
 def _coupling_mistakes(x, mask, log_scale, shift):
     return {
-        "subtracted the log-determinant: data → noise, log p(x) = log N(y) + Σ (1 − b_i) s_i "
-        "(the map stretches space by e^{s}; −Σ s belongs to the inverse direction)":
+        "subtracted the log-determinant: data → noise, log p(x) = log N(y) + Σ (1 − κ_i) γ_i "
+        "(the map stretches space by e^{γ}; −Σ γ belongs to the inverse direction)":
             _coupling(x, mask, log_scale, shift, det_sign=-1.0),
-        "summed s over every coordinate: the kept ones (b_i = 1) are copied, their Jacobian "
-        "diagonal is 1, so only Σ (1 − b_i) s_i counts":
+        "summed γ over every coordinate: the kept ones (κ_i = 1) are copied, their Jacobian "
+        "diagonal is 1, so only Σ (1 − κ_i) γ_i counts":
             _coupling(x, mask, log_scale, shift, det_mask=False),
-        "forgot the scale in y: the moved coordinates are x ⊙ e^{s} + t, not x + t":
+        "forgot the scale in y: the moved coordinates are x ⊙ e^{γ} + ν, not x + ν":
             _coupling(x, mask, log_scale, shift, use_scale=False),
         "left out the log-determinant: a change of variables needs log |det ∂y/∂x|":
             _coupling(x, mask, log_scale, shift, det=False),
-        "used e^{−s} in y (the inverse layer's scale)":
+        "used e^{−γ} in y (the inverse layer's scale)":
             _coupling(x, mask, log_scale, shift, scale_sign=-1.0),
     }
 
 
 def check_coupling_log_prob(candidate: Callable) -> None:
     """Check ``candidate(x, mask, log_scale, shift) -> (n,)``: log p(x) through one coupling layer
-    y = b⊙x + (1−b)⊙(x⊙e^{s} + t) onto a standard normal base."""
+    y = κ⊙x + (1−κ)⊙(x⊙e^{γ} + ν) onto a standard normal base."""
     g = torch.Generator().manual_seed(9)
     cases = []
     for n, d in ((5, 2), (4, 6), (3, 9)):
@@ -101,7 +101,7 @@ def _elbo_mistakes(x, x_mean, log_scale, mean, logvar):
             _elbo(x, x_mean, log_scale, mean, logvar, kl_sign=1.0),
         "averaged log p(x|z) over the data dimensions: a log-density of x sums over them":
             _elbo(x, x_mean, log_scale, mean, logvar, rec_reduce="mean"),
-        "dropped −log s − ½ log 2π from log N(x; m, s²): without them the decoder's scale is "
+        "dropped −log τ − ½ log 2π from log N(x; m, τ²): without them the decoder's scale is "
         "not learned and the number is no bound on log p(x)":
             _elbo(x, x_mean, log_scale, mean, logvar, rec_norm=False),
     }
@@ -109,7 +109,7 @@ def _elbo_mistakes(x, x_mean, log_scale, mean, logvar):
 
 def check_elbo(candidate: Callable) -> None:
     """Check ``candidate(x, x_mean, log_scale, mean, logvar) -> (n,)``: the one-sample ELBO with a
-    Gaussian decoder N(x; m, diag(e^{2 log s})) and the analytic KL(q(z|x) ‖ N(0, I))."""
+    Gaussian decoder N(x; m, diag(e^{2 log τ})) and the analytic KL(q(z|x) ‖ N(0, I))."""
     g = torch.Generator().manual_seed(10)
     cases = []
     for n, d, k in ((4, 3, 2), (3, 5, 4), (6, 2, 3)):

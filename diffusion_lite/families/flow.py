@@ -5,16 +5,16 @@ variables gives the exact log-density
 
     log p(x) = log N(f(x); 0, I) + log |det ∂f/∂x|.
 
-An affine coupling layer keeps the coordinates selected by a binary mask b and moves the others
-with a scale and shift computed from the kept ones:
+An affine coupling layer keeps the coordinates selected by a binary mask κ and moves the others
+with a log-scale γ and a shift ν computed from the kept ones:
 
-    y = b ⊙ x + (1 − b) ⊙ (x ⊙ exp(s(b ⊙ x)) + t(b ⊙ x)),     log |det ∂y/∂x| = Σ_i (1 − b_i) s_i
+    y = κ ⊙ x + (1 − κ) ⊙ (x ⊙ exp(γ(κ ⊙ x)) + ν(κ ⊙ x)),     log |det ∂y/∂x| = Σ_i (1 − κ_i) γ_i
 
-(the Jacobian is triangular with diagonal 1 or e^{s_i}). Its inverse is as cheap:
-x = b ⊙ y + (1 − b) ⊙ (y − t(b ⊙ y)) ⊙ exp(−s(b ⊙ y)). Stacking layers with alternating masks
+(the Jacobian is triangular with diagonal 1 or e^{γ_i}). Its inverse is as cheap:
+x = κ ⊙ y + (1 − κ) ⊙ (y − ν(κ ⊙ y)) ⊙ exp(−γ(κ ⊙ y)). Stacking layers with alternating masks
 moves every coordinate; sampling is z ~ N(0, I) pushed through the inverses in reverse order.
 
-Notation (code → symbol): ``mask`` b · ``log_scale`` s · ``shift`` t · ``log_det``
+Notation (code → symbol): ``mask`` κ · ``log_scale`` γ · ``shift`` ν · ``log_det``
 log |det ∂f/∂x| · ``z`` the base variable.
 """
 
@@ -34,16 +34,16 @@ _LOG_2PI = math.log(2 * math.pi)
 
 
 class AffineCoupling(nn.Module):
-    """y = b⊙x + (1−b)⊙(x⊙e^{s} + t), with (s, t) = net(b⊙x); s bounded by a learned tanh scale."""
+    """y = κ⊙x + (1−κ)⊙(x⊙e^{γ} + ν), with (γ, ν) = net(κ⊙x); γ bounded by a learned tanh scale."""
 
     def __init__(self, mask: torch.Tensor, hidden: int, depth: int) -> None:
         super().__init__()
         d = mask.numel()
         self.register_buffer("mask", mask.to(torch.float32).reshape(d))
         self.net = mlp(d, hidden, depth, 2 * d)
-        nn.init.zeros_(self.net[-1].weight)  # start at the identity map: s = t = 0
+        nn.init.zeros_(self.net[-1].weight)  # start at the identity map: γ = ν = 0
         nn.init.zeros_(self.net[-1].bias)
-        self.scale = nn.Parameter(torch.ones(d))  # s = scale ⊙ tanh(raw): no exp overflow
+        self.scale = nn.Parameter(torch.ones(d))  # γ = scale ⊙ tanh(raw): no exp overflow
 
     def _log_scale_shift(self, kept: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         raw_s, t = self.net(kept).chunk(2, dim=1)  # (n, d) each
@@ -57,7 +57,7 @@ class AffineCoupling(nn.Module):
         return y, s.sum(dim=1)
 
     def inverse(self, y: torch.Tensor) -> torch.Tensor:
-        """x from y: the noise → data direction (the kept coordinates give s and t back)."""
+        """x from y: the noise → data direction (the kept coordinates give γ and ν back)."""
         s, t = self._log_scale_shift(self.mask * y)
         return self.mask * y + (1 - self.mask) * (y - t) * torch.exp(-s)
 

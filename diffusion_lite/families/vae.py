@@ -1,7 +1,7 @@
 """Variational autoencoders {cite}`kingma2014`: encoder, decoder, the reparameterisation trick, the ELBO.
 
-An encoder gives q(z | x) = N(μ, diag(e^{log σ²})); a decoder gives p(x | z) = N(m(z), diag(s²))
-with a learned per-dimension scale s; the prior is p(z) = N(0, I). The ELBO is
+An encoder gives q(z | x) = N(μ, diag(e^{log σ²})); a decoder gives p(x | z) = N(m(z), diag(τ²))
+with a learned per-dimension scale τ; the prior is p(z) = N(0, I). The ELBO is
 
     ELBO(x) = E_q[log p(x | z)] − KL(q(z | x) ‖ N(0, I)) ≤ log p(x)
 
@@ -14,7 +14,7 @@ samples z_k ~ q, the importance-weighted bound {cite}`burda2016`
 shows how much of the gap is the encoder's.
 
 Notation (code → symbol): ``mean`` μ · ``logvar`` log σ² of q(z | x) · ``z`` the latent ·
-``log_scale`` log s of p(x | z) · ``x_mean`` m(z).
+``log_scale`` log τ of p(x | z) · ``x_mean`` m(z).
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ class VAE(nn.Module):
         self.latent_dim = config.latent_dim
         self.encoder = mlp(d, config.hidden, config.depth, 2 * config.latent_dim)
         self.decoder = mlp(config.latent_dim, config.hidden, config.depth, d)
-        self.log_scale = nn.Parameter(torch.full((d,), -1.0))  # log s, one per data dimension
+        self.log_scale = nn.Parameter(torch.full((d,), -1.0))  # log τ, one per data dimension
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(μ, log σ²) of q(z | x), each ``(n, latent_dim)``."""
