@@ -203,3 +203,9 @@ def load(family: str, data: str, seed: int = 0) -> Model:
         with torch.no_grad():
             return m.log_prob(x if data == "2d" else to_levels(x))
     return Model(family, data, seed, m, m.sample, d, ar_ll, "exact", cpu)
+
+
+# Every (name, config) chapter 9 loads, for the cache warm-up (`make cache`, Binder's postBuild).
+COURSE_MODELS = [(f"families_{f}", config_for(f, d, s))
+                 for f in ("gan", "vae", "flow", "autoregressive") for d in DATASETS for s in SEEDS]
+COURSE_MODELS += [("families_diffusion_2d", config_for("diffusion", "2d", s)) for s in SEEDS]
