@@ -1,0 +1,226 @@
+"""Chapter 11's cached models: a 2D teacher and its few-step students, one cache entry per seed.
+
+Everything is trained on ``mixtures.ring()`` (8 modes, radius 2, std 0.15) and cached with
+:func:`pretrained.register`, so the notebook and the benchmark load instead of training:
+
+| name | what | sampled with | NFE |
+|---|---|---|---|
+| ``few_step_teacher`` | chapter 5's default run (``training.default_2d``) | any chapter-6 sampler | any |
+| ``few_step_pd`` | progressive-distillation students, 8/4/2/1 steps | ``samplers.sample_ddim`` | steps |
+| ``few_step_cm`` | a consistency model: distilled from the teacher, from the oracle, or trained alone | ``consistency.sample_consistency`` | steps |
+| ``few_step_ddgan`` | a denoising-diffusion GAN generator for T steps | ``ddgan.sample_ddgan`` | T |
+
+:func:`sample_student` draws from any of them with exactly the stated NFE.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from . import consistency, ddgan, distillation, mixtures, pretrained, samplers, schedules, training
+from .denoisers import Denoiser
+from .models import MLP
+
+__all__ = ["ring", "sigma_data", "TeacherConfig", "PDConfig", "CMConfig", "DDGANModelConfig",
+           "teacher_denoiser", "pd_students", "sample_student", "SIGMA_MAX", "STUDENTS"]
+
+SIGMA_MAX = 20.0        # every student starts sampling from σ_max · z
+CM_SIGMA_MIN = 0.002    # σ_min of the consistency models
+STUDENTS = ("pd", "cd", "cd_oracle", "ct", "ddgan")
+
+
+def ring() -> mixtures.GaussianMixture:
+    """The chapter's data: chapter 5's ring of 8 Gaussians."""
+    return mixtures.ring()
+
+
+def sigma_data() -> float:
+    m = ring()
+    return (m.total_variance / m.dim) ** 0.5
+
+
+def _ring_data(n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    return ring().sample(n, generator=generator)
+
+
+def _fingerprint() -> str:
+    m = ring()
+    blob = torch.cat([m.weights, m.means.flatten(), m.variances.flatten()]).numpy().tobytes()
+    return "ring:" + hashlib.sha256(blob).hexdigest()
+
+
+def _mlp(seed: int) -> MLP:
+    return training.default_2d(sigma_data(), seed=seed)[0]
+
+
+# ----------------------------------------------------------------------------- the teacher
+@dataclass(frozen=True)
+class TeacherConfig:
+    seed: int = 0          # seeds initialisation and training
+    steps: int = 2000      # chapter 5's default run
+    batch_size: int = 512
+
+
+def _train_teacher(cfg: TeacherConfig) -> tuple[nn.Module, dict]:
+    net, tc = training.default_2d(sigma_data(), seed=cfg.seed, steps=cfg.steps,
+                                  batch_size=cfg.batch_size, progress=False)
+    state = training.train(net, _ring_data, tc)
+    return state.ema.net, {}
+
+
+def teacher_denoiser(seed: int = 0) -> Denoiser:
+    """The cached teacher of ``seed`` as the contract D(x, σ) (EDM preconditioning)."""
+    net = pretrained.pretrained("few_step_teacher", TeacherConfig(seed=seed), verbose=False)
+    return Denoiser(net, "edm", sigma_data()).requires_grad_(False).eval()
+
+
+# ----------------------------------------------------------------------------- progressive distillation
+@dataclass(frozen=True)
+class PDConfig:
+    seed: int = 0
+    distill: distillation.DistillConfig = field(default_factory=lambda: distillation.DistillConfig(
+        base_steps=16, final_steps=1, steps_per_halving=250, lr=1e-3, sigma_min=0.02,
+        sigma_max=SIGMA_MAX, progress=False))
+
+    def halvings(self) -> list[int]:
+        n, out = self.distill.base_steps // 2, []
+        while n >= self.distill.final_steps:
+            out.append(n)
+            n //= 2
+        return out
+
+
+def _build_pd(cfg: PDConfig) -> nn.Module:
+    return nn.ModuleDict({str(n): _mlp(cfg.seed) for n in cfg.halvings()})
+
+
+def _train_pd(cfg: PDConfig) -> tuple[nn.Module, dict]:
+    import dataclasses
+    teacher = teacher_denoiser(cfg.seed)
+    dc = dataclasses.replace(cfg.distill, seed=cfg.seed)
+    students = distillation.progressive_distillation(teacher, _ring_data, dc)
+    return nn.ModuleDict({str(n): s.net for n, s in students.items()}), {}
+
+
+def pd_students(seed: int = 0) -> dict[int, Denoiser]:
+    """{steps: student denoiser} of the cached progressive distillation of ``seed``."""
+    nets = pretrained.pretrained("few_step_pd", PDConfig(seed=seed), verbose=False)
+    return {int(n): Denoiser(net, "edm", sigma_data()).requires_grad_(False) for n, net in nets.items()}
+
+
+# ----------------------------------------------------------------------------- consistency models
+def _default_cm() -> consistency.ConsistencyConfig:
+    return consistency.ConsistencyConfig(steps=800, batch_size=256, lr=1e-3, n_scales=18, mu=0.95,
+                                         sigma_min=CM_SIGMA_MIN, sigma_max=SIGMA_MAX,
+                                         sigma_data=sigma_data(), progress=False)
+
+
+@dataclass(frozen=True)
+class CMConfig:
+    seed: int = 0
+    teacher: str = "learned"  # "learned" (distil the cached teacher), "oracle" (the exact D), "none" (CT)
+    train: consistency.ConsistencyConfig = field(default_factory=_default_cm)
+
+    def __post_init__(self) -> None:
+        if self.teacher not in ("learned", "oracle", "none"):
+            raise ValueError(f"unknown teacher {self.teacher!r}; choose 'learned', 'oracle' or 'none'")
+
+
+def _build_cm(cfg: CMConfig) -> nn.Module:
+    return consistency.ConsistencyFunction(_mlp(cfg.seed), cfg.train.sigma_data, cfg.train.sigma_min)
+
+
+def _train_cm(cfg: CMConfig) -> tuple[nn.Module, dict]:
+    import copy
+    import dataclasses
+    tc = dataclasses.replace(cfg.train, seed=cfg.seed)
+    teacher = {"learned": lambda: teacher_denoiser(cfg.seed), "oracle": ring,
+               "none": lambda: None}[cfg.teacher]()
+    # Distilling a learned teacher starts from its weights ({cite}`song2023consistency`); the
+    # others start from a fresh network.
+    net = copy.deepcopy(teacher.net).requires_grad_(True) if cfg.teacher == "learned" else _mlp(cfg.seed)
+    f, hist = consistency.train_consistency(net, _ring_data, tc, teacher=teacher)
+    return f, {}
+
+
+# ----------------------------------------------------------------------------- denoising-diffusion GAN
+def _default_ddgan() -> ddgan.DDGANConfig:
+    return ddgan.DDGANConfig(n_steps=4, steps=800, r1_gamma=0.0, sigma_max=SIGMA_MAX,
+                             sigma_data=sigma_data(), progress=False)
+
+
+@dataclass(frozen=True)
+class DDGANModelConfig:
+    seed: int = 0
+    n_steps: int = 4
+    train: ddgan.DDGANConfig = field(default_factory=_default_ddgan)
+
+
+def _ddgan_config(cfg: DDGANModelConfig) -> ddgan.DDGANConfig:
+    import dataclasses
+    return dataclasses.replace(cfg.train, seed=cfg.seed, n_steps=cfg.n_steps)
+
+
+def _build_ddgan(cfg: DDGANModelConfig) -> nn.Module:
+    c = _ddgan_config(cfg)
+    return ddgan.DDGANGenerator(2, c.latent_dim, c.hidden, c.depth, c.sigma_data)
+
+
+def _train_ddgan(cfg: DDGANModelConfig) -> tuple[nn.Module, dict]:
+    G, _ = ddgan.train_ddgan(_ring_data, _ddgan_config(cfg))
+    return G, {}
+
+
+for _name, _entry in {
+    "few_step_teacher": pretrained.Entry(TeacherConfig(), lambda c: _mlp(c.seed), _train_teacher, _fingerprint),
+    "few_step_pd": pretrained.Entry(PDConfig(), _build_pd, _train_pd, _fingerprint),
+    "few_step_cm": pretrained.Entry(CMConfig(), _build_cm, _train_cm, _fingerprint),
+    "few_step_ddgan": pretrained.Entry(DDGANModelConfig(), _build_ddgan, _train_ddgan, _fingerprint),
+}.items():
+    pretrained.register(_name, _entry)
+
+
+# ----------------------------------------------------------------------------- sampling any student
+def sample_student(kind: str, nfe: int, n: int, *, seed: int = 0,
+                   generator: torch.Generator | None = None) -> torch.Tensor:
+    """n samples from the cached student ``kind`` (one of :data:`STUDENTS`) at exactly ``nfe`` NFE.
+
+    ``"pd"``: the progressive-distillation student with ``nfe`` steps (DDIM on its ladder);
+    ``"cd"``, ``"cd_oracle"``, ``"ct"``: multistep consistency sampling on ``nfe`` levels;
+    ``"ddgan"``: the generator trained for T = ``nfe`` steps.
+    """
+    x = SIGMA_MAX * torch.randn(n, 2, generator=generator)   # (n, 2) at σ_max
+    if kind == "pd":
+        students = pd_students(seed)
+        if nfe not in students:
+            raise ValueError(f"no distilled student with {nfe} steps; choose one of {sorted(students)}")
+        ladder = distillation.student_ladder(PDConfig().distill.base_ladder(), nfe)
+        return samplers.sample_ddim(students[nfe], x, ladder, generator=generator)
+    if kind in ("cd", "cd_oracle", "ct"):
+        teacher = {"cd": "learned", "cd_oracle": "oracle", "ct": "none"}[kind]
+        f = pretrained.pretrained("few_step_cm", CMConfig(seed=seed, teacher=teacher), verbose=False)
+        return consistency.sample_consistency(f, x, cm_ladder(nfe), generator=generator,
+                                              sigma_min=f.sigma_min)
+    if kind == "ddgan":
+        G = pretrained.pretrained("few_step_ddgan", DDGANModelConfig(seed=seed, n_steps=nfe),
+                                  verbose=False)
+        return ddgan.sample_ddgan(G, x, _ddgan_config(DDGANModelConfig(n_steps=nfe)).ladder(),
+                                  generator=generator)
+    raise ValueError(f"unknown student {kind!r}; choose one of {STUDENTS}")
+
+
+def cm_ladder(nfe: int, sigma_min: float = 0.05) -> torch.Tensor:
+    """The consistency sampler's levels for ``nfe`` evaluations: σ_max, then EDM-spaced to σ_min."""
+    if nfe < 1:
+        raise ValueError(f"nfe must be >= 1, got {nfe}")
+    if nfe == 1:
+        return torch.tensor([SIGMA_MAX, 0.0], dtype=torch.float64)
+    return schedules.karras_sigmas(nfe, sigma_min, SIGMA_MAX)
+
+
+Sampler = Callable[..., torch.Tensor]
