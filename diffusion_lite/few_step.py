@@ -16,7 +16,6 @@ Everything is trained on ``mixtures.ring()`` (8 modes, radius 2, std 0.15) and c
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -27,7 +26,8 @@ from .denoisers import Denoiser
 from .models import MLP
 
 __all__ = ["ring", "sigma_data", "TeacherConfig", "PDConfig", "CMConfig", "DDGANModelConfig",
-           "teacher_denoiser", "pd_students", "sample_student", "SIGMA_MAX", "STUDENTS"]
+           "teacher_denoiser", "pd_students", "sample_student", "cm_ladder", "solver_samples",
+           "evaluate", "Scores", "interval", "train_cpu_seconds", "SIGMA_MAX", "STUDENTS"]
 
 SIGMA_MAX = 20.0        # every student starts sampling from σ_max · z
 CM_SIGMA_MIN = 0.002    # σ_min of the consistency models
@@ -223,4 +223,98 @@ def cm_ladder(nfe: int, sigma_min: float = 0.05) -> torch.Tensor:
     return schedules.karras_sigmas(nfe, sigma_min, SIGMA_MAX)
 
 
-Sampler = Callable[..., torch.Tensor]
+# ----------------------------------------------------------------------------- the comparison table
+SOLVERS = (("euler", "EDM ladder"), ("dpmpp_2m", "EDM ladder"), ("heun", "EDM ladder"),
+           ("euler", "ring ladder"), ("dpmpp_2m", "ring ladder"), ("heun", "ring ladder"))
+LADDERS = {"EDM ladder": (0.002, 80.0), "ring ladder": (0.02, SIGMA_MAX)}
+
+
+def solver_samples(solver: str, ladder: str, nfe: int, n: int, *, seed: int = 0,
+                   generator: torch.Generator | None = None) -> torch.Tensor:
+    """n samples of the cached teacher with a chapter-6 sampler spending at most ``nfe`` NFE."""
+    steps = samplers.steps_for_nfe(solver, nfe)
+    sigma_min, sigma_max = LADDERS[ladder]
+    x = sigma_max * torch.randn(n, 2, generator=generator)
+    return samplers.sample(solver, teacher_denoiser(seed), x,
+                           schedules.karras_sigmas(steps, sigma_min, sigma_max), generator=generator)
+
+
+@dataclass
+class Scores:
+    """Per (method, NFE): one SW/floor ratio and one count of covered modes per seed."""
+    floor: float                                   # SW between two independent real sets (mean)
+    ratio: dict = field(default_factory=dict)      # (method, nfe) -> [SW / floor per seed]
+    covered: dict = field(default_factory=dict)    # (method, nfe) -> [modes covered per seed]
+    best_solver: dict = field(default_factory=dict)  # nfe -> "solver, ladder" chosen for the table
+
+
+def evaluate(seeds=(0, 1, 2), nfes=(1, 2, 4), *, n: int = 4000, teacher_nfe: int = 35,
+             students=STUDENTS) -> Scores:
+    """SW/floor and modes covered for every student and NFE, the teacher at ``teacher_nfe`` (Heun),
+    and the best chapter-6 solver at each NFE; every number once per seed (model seed = sample seed).
+
+    Sliced Wasserstein-2 over 64 fixed directions ({cite}`bonneel2015`); the floor is the mean SW
+    of 10 pairs of independent real sets of size n; modes by :func:`mode_coverage.mode_coverage`.
+    """
+    from .metrics import random_projections, sliced_wasserstein
+    from .mode_coverage import mode_coverage
+
+    mix = ring()
+    g = torch.Generator().manual_seed(1234)
+    proj = random_projections(2, 64, generator=g)
+    sw = lambda a, b: sliced_wasserstein(a, b, projections=proj)
+    floor = sum(sw(mix.sample(n, generator=g), mix.sample(n, generator=g)) for _ in range(10)) / 10
+    out = Scores(floor)
+
+    def add(method, nfe, seed, x, real):
+        out.ratio.setdefault((method, nfe), []).append(sw(real, x) / floor)
+        out.covered.setdefault((method, nfe), []).append(mode_coverage(mix, x).covered)
+
+    solver_ratio = {}
+    for seed in seeds:
+        real = mix.sample(n, generator=torch.Generator().manual_seed(10_000 + seed))
+        gen = lambda: torch.Generator().manual_seed(20_000 + seed)
+        add("teacher", teacher_nfe, seed, solver_samples("heun", "ring ladder", teacher_nfe, n,
+                                                         seed=seed, generator=gen()), real)
+        for nfe in nfes:
+            for solver, ladder in SOLVERS:
+                x = solver_samples(solver, ladder, nfe, n, seed=seed, generator=gen())
+                solver_ratio.setdefault((nfe, solver, ladder), []).append((sw(real, x) / floor, x, real))
+            for kind in students:
+                if kind == "ddgan" and nfe == 1:
+                    continue  # a one-step DDGAN is an ordinary conditional GAN (chapter 9)
+                add(kind, nfe, seed, sample_student(kind, nfe, n, seed=seed, generator=gen()), real)
+    for nfe in nfes:  # the solver with the best mean ratio over seeds represents chapter 6
+        (_, solver, ladder) = min((k for k in solver_ratio if k[0] == nfe),
+                                  key=lambda k: sum(r for r, _, _ in solver_ratio[k]))
+        out.best_solver[nfe] = f"{solver}, {ladder}"
+        for seed, (_, x, real) in zip(seeds, solver_ratio[(nfe, solver, ladder)]):
+            add("best solver", nfe, seed, x, real)
+    return out
+
+
+def interval(values: list[float], level: float = 0.95) -> tuple[float, float]:
+    """(mean, half-width of the Student-t interval over seeds)."""
+    from scipy.stats import t
+
+    v = torch.tensor(values, dtype=torch.float64)
+    if len(v) < 2:
+        return float(v.mean()), float("nan")
+    half = float(t.ppf((1 + level) / 2, len(v) - 1) * v.std() / len(v) ** 0.5)
+    return float(v.mean()), half
+
+
+def train_cpu_seconds(kind: str, seed: int = 0, nfe: int = 4) -> float:
+    """Cold training CPU-seconds of a cached model (0 for a model trained before timing existed)."""
+    if kind == "teacher":
+        name, cfg = "few_step_teacher", TeacherConfig(seed=seed)
+    elif kind == "pd":
+        name, cfg = "few_step_pd", PDConfig(seed=seed)
+    elif kind in ("cd", "cd_oracle", "ct"):
+        teacher = {"cd": "learned", "cd_oracle": "oracle", "ct": "none"}[kind]
+        name, cfg = "few_step_cm", CMConfig(seed=seed, teacher=teacher)
+    elif kind == "ddgan":
+        name, cfg = "few_step_ddgan", DDGANModelConfig(seed=seed, n_steps=nfe)
+    else:
+        raise ValueError(f"unknown model {kind!r}; choose 'teacher' or one of {STUDENTS}")
+    return float(pretrained.pretrained(name, cfg, verbose=False).pretrained_info["train_cpu_s"])
