@@ -245,6 +245,7 @@ class Scores:
     floor: float                                   # SW between two independent real sets (mean)
     ratio: dict = field(default_factory=dict)      # (method, nfe) -> [SW / floor per seed]
     covered: dict = field(default_factory=dict)    # (method, nfe) -> [modes covered per seed]
+    off_mode: dict = field(default_factory=dict)   # (method, nfe) -> [share of off-mode samples]
     best_solver: dict = field(default_factory=dict)  # nfe -> "solver, ladder" chosen for the table
 
 
@@ -268,7 +269,9 @@ def evaluate(seeds=(0, 1, 2), nfes=(1, 2, 4), *, n: int = 4000, teacher_nfe: int
 
     def add(method, nfe, seed, x, real):
         out.ratio.setdefault((method, nfe), []).append(sw(real, x) / floor)
-        out.covered.setdefault((method, nfe), []).append(mode_coverage(mix, x).covered)
+        cov = mode_coverage(mix, x)
+        out.covered.setdefault((method, nfe), []).append(cov.covered)
+        out.off_mode.setdefault((method, nfe), []).append(cov.off_mode_rate)
 
     solver_ratio = {}
     for seed in seeds:
