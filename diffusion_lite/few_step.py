@@ -16,6 +16,7 @@ Everything is trained on ``mixtures.ring()`` (8 modes, radius 2, std 0.15) and c
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -27,7 +28,7 @@ from .models import MLP
 
 __all__ = ["ring", "sigma_data", "TeacherConfig", "PDConfig", "CMConfig", "DDGANModelConfig",
            "teacher_denoiser", "pd_students", "sample_student", "cm_ladder", "solver_samples",
-           "evaluate", "Scores", "interval", "train_cpu_seconds", "SIGMA_MAX", "STUDENTS"]
+           "evaluate", "distance_and_floor", "Scores", "interval", "train_cpu_seconds", "SIGMA_MAX", "STUDENTS"]
 
 SIGMA_MAX = 20.0        # every student starts sampling from σ_max · z
 CM_SIGMA_MIN = 0.002    # σ_min of the consistency models
@@ -249,6 +250,22 @@ class Scores:
     best_solver: dict = field(default_factory=dict)  # nfe -> "solver, ladder" chosen for the table
 
 
+def distance_and_floor(n: int = 4000) -> tuple[Callable[..., float], float]:
+    """(sliced Wasserstein-2 over 64 fixed directions, its noise floor for sets of size n).
+
+    The floor is the mean distance between 10 pairs of independent real sets of size n (chapter 8)
+    {cite}`bonneel2015`; both are seeded, so every caller measures with the same ruler.
+    """
+    from .metrics import random_projections, sliced_wasserstein
+
+    mix = ring()
+    g = torch.Generator().manual_seed(1234)
+    proj = random_projections(2, 64, generator=g)
+    sw = lambda a, b: sliced_wasserstein(a, b, projections=proj)
+    floor = sum(sw(mix.sample(n, generator=g), mix.sample(n, generator=g)) for _ in range(10)) / 10
+    return sw, floor
+
+
 def evaluate(seeds=(0, 1, 2), nfes=(1, 2, 4), *, n: int = 4000, teacher_nfe: int = 35,
              students=STUDENTS) -> Scores:
     """SW/floor and modes covered for every student and NFE, the teacher at ``teacher_nfe`` (Heun),
@@ -257,14 +274,10 @@ def evaluate(seeds=(0, 1, 2), nfes=(1, 2, 4), *, n: int = 4000, teacher_nfe: int
     Sliced Wasserstein-2 over 64 fixed directions ({cite}`bonneel2015`); the floor is the mean SW
     of 10 pairs of independent real sets of size n; modes by :func:`mode_coverage.mode_coverage`.
     """
-    from .metrics import random_projections, sliced_wasserstein
     from .mode_coverage import mode_coverage
 
     mix = ring()
-    g = torch.Generator().manual_seed(1234)
-    proj = random_projections(2, 64, generator=g)
-    sw = lambda a, b: sliced_wasserstein(a, b, projections=proj)
-    floor = sum(sw(mix.sample(n, generator=g), mix.sample(n, generator=g)) for _ in range(10)) / 10
+    sw, floor = distance_and_floor(n)
     out = Scores(floor)
 
     def add(method, nfe, seed, x, real):
