@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import copy
 import math
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -195,7 +196,7 @@ def train_consistency(net: nn.Module, data: Callable, config: ConsistencyConfig,
     opt = torch.optim.Adam(f.parameters(), lr=config.lr)
     device = next(f.parameters()).device
     history = []
-    show = config.progress if config.progress is not None else ("ipykernel" in __import__("sys").modules)
+    show = config.progress if config.progress is not None else "ipykernel" in sys.modules
     for step in tqdm(range(config.steps), disable=not show, desc="consistency", mininterval=1.0):
         for group in opt.param_groups:
             group["lr"] = config.lr * min(1.0, (step + 1) / max(config.lr_warmup, 1))
@@ -234,7 +235,11 @@ def exact_trajectories(denoiser: Callable[..., torch.Tensor], x: torch.Tensor, s
     """
     ladder = schedules.karras_sigmas(n_steps, sigma_min, sigma_max, rho).to(x.dtype)  # ends in 0
     states = [x]
-    record = lambda info: states.append(info["x"]) if float(info["sigma_next"]) > 0 else None
+
+    def record(info: dict) -> None:  # keep every state down to σ_min (not the final jump to 0)
+        if float(info["sigma_next"]) > 0:
+            states.append(info["x"])
+
     samplers.sample_heun(denoiser, x, ladder, callback=record)
     return ladder[:-1], torch.stack(states)
 

@@ -15,6 +15,8 @@ Everything is trained on ``mixtures.ring()`` (8 modes, radius 2, std 0.15) and c
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -101,7 +103,6 @@ def _build_pd(cfg: PDConfig) -> nn.Module:
 
 
 def _train_pd(cfg: PDConfig) -> tuple[nn.Module, dict]:
-    import dataclasses
     teacher = teacher_denoiser(cfg.seed)
     dc = dataclasses.replace(cfg.distill, seed=cfg.seed)
     students = distillation.progressive_distillation(teacher, _ring_data, dc)
@@ -137,8 +138,6 @@ def _build_cm(cfg: CMConfig) -> nn.Module:
 
 
 def _train_cm(cfg: CMConfig) -> tuple[nn.Module, dict]:
-    import copy
-    import dataclasses
     tc = dataclasses.replace(cfg.train, seed=cfg.seed)
     teacher = {"learned": lambda: teacher_denoiser(cfg.seed), "oracle": ring,
                "none": lambda: None}[cfg.teacher]()
@@ -163,7 +162,6 @@ class DDGANModelConfig:
 
 
 def _ddgan_config(cfg: DDGANModelConfig) -> ddgan.DDGANConfig:
-    import dataclasses
     return dataclasses.replace(cfg.train, seed=cfg.seed, n_steps=cfg.n_steps)
 
 
