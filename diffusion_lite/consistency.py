@@ -120,6 +120,7 @@ def heun_step(denoiser: Callable[..., torch.Tensor], x: torch.Tensor, sigma: tor
     The training-time ODE step of consistency distillation (EDM's Algorithm 1 body,
     {cite}`karras2022`); samplers walk whole ladders, this moves each sample one rung of its own.
     """
+    sigma, sigma_next = as_sigma(sigma, x), as_sigma(sigma_next, x)
     s, s_next = append_dims(sigma, x.ndim), append_dims(sigma_next, x.ndim)
     d = (x - denoiser(x, sigma)) / s
     x_euler = x + (s_next - s) * d

@@ -112,7 +112,9 @@ class DDGANDiscriminator(nn.Module):
 
 def posterior_sample(x0: torch.Tensor, x: torch.Tensor, sigma: torch.Tensor,
                      sigma_prev: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
-    """x_{t−1} ~ q(x_{t−1} | x_t, x₀): mean x₀ + r(x_t − x₀), sd σ_{t−1}√(1 − r), r = σ_{t−1}²/σ_t²."""
+    """x_{t−1} ~ q(x_{t−1} | x_t, x₀): mean x₀ + r(x_t − x₀), sd σ_{t−1}√(1 − r), r = σ_{t−1}²/σ_t²
+    (levels scalar or ``(B,)``; ``noise`` ~ N(0, I) like x) {cite}`ho2020`."""
+    sigma, sigma_prev = as_sigma(sigma, x), as_sigma(sigma_prev, x)
     r = append_dims((sigma_prev / sigma) ** 2, x.ndim)
     return x0 + r * (x - x0) + append_dims(sigma_prev, x.ndim) * (1 - r).sqrt() * noise
 

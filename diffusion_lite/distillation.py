@@ -37,7 +37,7 @@ from tqdm.auto import tqdm
 
 from . import schedules
 from .denoisers import Denoiser, coefficients
-from .utils import append_dims
+from .utils import append_dims, as_sigma
 
 __all__ = ["ddim_step", "distillation_target", "student_ladder", "DistillConfig",
            "distill_once", "progressive_distillation"]
@@ -45,7 +45,9 @@ __all__ = ["ddim_step", "distillation_target", "student_ladder", "DistillConfig"
 
 def ddim_step(denoiser: Callable[..., torch.Tensor], x: torch.Tensor, sigma: torch.Tensor,
               sigma_next: torch.Tensor) -> torch.Tensor:
-    """x' = x̂₀ + (σ'/σ)(x − x̂₀), per-sample ``(B,)`` levels (DDIM, η = 0) {cite}`song2021ddim`."""
+    """x' = x̂₀ + (σ'/σ)(x − x̂₀), levels scalar or per-sample ``(B,)`` (DDIM, η = 0)
+    {cite}`song2021ddim`."""
+    sigma, sigma_next = as_sigma(sigma, x), as_sigma(sigma_next, x)
     x0_hat = denoiser(x, sigma)
     return x0_hat + append_dims(sigma_next / sigma, x.ndim) * (x - x0_hat)
 
@@ -55,8 +57,11 @@ def distillation_target(teacher: Callable[..., torch.Tensor], x: torch.Tensor, s
     """The progressive-distillation target x̃ (one student step = two teacher steps).
 
     x'' = DDIM(DDIM(x, σ → σ_mid), σ_mid → σ_next); x̃ = (x'' − (σ_next/σ) x)/(1 − σ_next/σ)
-    ({cite}`salimans2022`, Algorithm 2, in the σ view). Levels are ``(B,)`` tensors.
+    ({cite}`salimans2022`, Algorithm 2, in the σ view). Levels are scalars or ``(B,)`` tensors.
     """
+    sigma, sigma_mid, sigma_next = (as_sigma(s, x) for s in (sigma, sigma_mid, sigma_next))
+    if bool((sigma_next >= sigma).any()) or bool((sigma_mid >= sigma).any()):
+        raise ValueError("need sigma > sigma_mid, sigma_next: a step goes down the ladder")
     x_two = ddim_step(teacher, ddim_step(teacher, x, sigma, sigma_mid), sigma_mid, sigma_next)
     ratio = append_dims(sigma_next / sigma, x.ndim)
     return (x_two - ratio * x) / (1 - ratio)

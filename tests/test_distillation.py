@@ -95,3 +95,12 @@ def test_student_ladder_and_config_validation():
         distillation.DistillConfig(base_steps=12)
     with pytest.raises(ValueError, match="halving"):
         distillation.DistillConfig(base_steps=4, final_steps=4)
+
+
+def test_levels_may_be_scalars_and_must_go_down():
+    x = torch.randn(5, 2, dtype=torch.float64)
+    per_sample = [torch.full((5,), v, dtype=torch.float64) for v in (2.0, 1.0, 0.5)]
+    a = distillation.distillation_target(gaussian_teacher, x, 2.0, 1.0, 0.5)
+    assert torch.allclose(a, distillation.distillation_target(gaussian_teacher, x, *per_sample))
+    with pytest.raises(ValueError, match="down the ladder"):
+        distillation.distillation_target(gaussian_teacher, x, 1.0, 2.0, 0.5)
