@@ -51,13 +51,16 @@ __all__ = ["boundary_coefficients", "ConsistencyFunction", "ConsistencyConfig",
            "consistency_error", "heun_step"]
 
 
-def boundary_coefficients(sigma: torch.Tensor, sigma_min: float, sigma_data: float
+def boundary_coefficients(sigma: float | torch.Tensor, sigma_min: float, sigma_data: float
                           ) -> tuple[torch.Tensor, torch.Tensor]:
     """(c_skip(σ), c_out(σ)) with c_skip(σ_min) = 1 and c_out(σ_min) = 0 exactly.
 
     c_skip = σ_d²/((σ − σ_min)² + σ_d²), c_out = σ_d (σ − σ_min)/√(σ² + σ_d²)
-    ({cite}`song2023consistency`, appendix C).
+    ({cite}`song2023consistency`, appendix C). ``sigma``: a float or a tensor of levels.
     """
+    sigma = torch.as_tensor(sigma)
+    if not sigma.is_floating_point():
+        sigma = sigma.to(torch.float64)
     shifted = sigma - sigma_min
     c_skip = sigma_data**2 / (shifted**2 + sigma_data**2)
     c_out = sigma_data * shifted / (sigma**2 + sigma_data**2).sqrt()

@@ -19,6 +19,7 @@ def test_boundary_condition_holds_to_round_off_for_any_network():
     c_skip, c_out = consistency.boundary_coefficients(torch.tensor([sigma_min], dtype=torch.float64),
                                                       sigma_min, sigma_data)
     assert float(c_skip) == 1.0 and float(c_out) == 0.0
+    assert [float(c) for c in consistency.boundary_coefficients(sigma_min, sigma_min, sigma_data)] == [1.0, 0.0]
     for seed in range(3):
         f = consistency.ConsistencyFunction(MLP(generator=torch.Generator().manual_seed(seed)),
                                             sigma_data, sigma_min).double()
