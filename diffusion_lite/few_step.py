@@ -183,6 +183,12 @@ for _name, _entry in {
 }.items():
     pretrained.register(_name, _entry)
 
+# Every (name, config) chapter 11 loads, for the cache warm-up (`make cache`, Binder's postBuild).
+COURSE_MODELS = [m for seed in (0, 1, 2) for m in (
+    ("few_step_teacher", TeacherConfig(seed=seed)), ("few_step_pd", PDConfig(seed=seed)),
+    *(("few_step_cm", CMConfig(seed=seed, teacher=t)) for t in ("learned", "oracle", "none")),
+    *(("few_step_ddgan", DDGANModelConfig(seed=seed, n_steps=k)) for k in (2, 4)))]
+
 
 # ----------------------------------------------------------------------------- sampling any student
 def sample_student(kind: str, nfe: int, n: int, *, seed: int = 0,
