@@ -29,6 +29,7 @@ long as A Σ_k Aᵀ is invertible.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 
@@ -36,7 +37,7 @@ from .mixtures import GaussianMixture
 from .utils import as_sigma, check_finite
 
 __all__ = ["FullGaussianMixture", "linear_gaussian_posterior", "class_posterior",
-           "likelihood_score"]
+           "class_log_prob", "likelihood_score"]
 
 
 def _f64(value, name: str) -> torch.Tensor:
@@ -216,6 +217,28 @@ def class_posterior(prior: GaussianMixture, component_classes, label: int) -> Ga
                          f"{sorted(set(cls.tolist()))}")
     w = prior.weights[keep]
     return GaussianMixture(w / w.sum(), prior.means[keep], prior.variances[keep])
+
+
+def class_log_prob(prior: GaussianMixture, component_classes
+                   ) -> Callable[[torch.Tensor, float | torch.Tensor], torch.Tensor]:
+    """The exact noise-aware classifier (x, σ) -> log p_σ(c | x), shape (B, C), differentiable in x.
+
+    log p_σ(c | x) = log Σ_{k in c} r_k(x, σ), from the oracle's responsibilities; C = the number
+    of classes present. The classifier a perfect classifier-guidance method would use.
+    """
+    cls = torch.as_tensor(component_classes, dtype=torch.long)
+    if cls.shape != (prior.n_components,) or int(cls.min()) < 0:
+        raise ValueError(f"component_classes must be (K,) = ({prior.n_components},) class indices "
+                         f">= 0, got shape {tuple(cls.shape)}")
+    # log of 0 where component k is not in class c, so a log-sum-exp sums within each class.
+    member = torch.nn.functional.one_hot(cls).to(torch.float64).log()  # (K, C)
+
+    def log_prob(x: torch.Tensor, sigma: float | torch.Tensor) -> torch.Tensor:
+        _, logit, _, _ = prior._evaluate(x, sigma)  # (B, K) log w_k N(x; mu_k, v_k + sigma^2)
+        log_r = torch.log_softmax(logit, dim=-1)  # log responsibilities, stable far from data
+        return torch.logsumexp(log_r[:, :, None] + member.to(log_r.device), dim=1).to(x.dtype)
+
+    return log_prob
 
 
 def likelihood_score(prior: GaussianMixture | FullGaussianMixture, A, y, noise_std: float,
