@@ -37,7 +37,7 @@ from .mixtures import GaussianMixture
 from .utils import as_sigma, check_finite
 
 __all__ = ["FullGaussianMixture", "linear_gaussian_posterior", "class_posterior",
-           "class_log_prob", "likelihood_score"]
+           "class_log_prob", "likelihood_score", "distance_to_posterior", "ratio_to_floor"]
 
 
 def _f64(value, name: str) -> torch.Tensor:
@@ -249,3 +249,42 @@ def likelihood_score(prior: GaussianMixture | FullGaussianMixture, A, y, noise_s
     """
     post = linear_gaussian_posterior(prior, A, y, noise_std)
     return post.score(x, sigma) - prior.score(x, sigma)
+
+
+def distance_to_posterior(exact, methods: dict[str, Callable[..., torch.Tensor]], *, n: int = 2000,
+                          seeds: tuple[int, ...] = (0, 1, 2), n_projections: int = 64,
+                          n_floor: int = 8) -> dict[str, torch.Tensor]:
+    """Sliced Wasserstein distance of each method's samples to exact samples, per seed.
+
+    ``exact`` samples the target (``.sample(n, generator=...)``); ``methods[name](n, generator)``
+    returns n samples (n, d). For every seed: two independent exact sets a, b; the floor is
+    SW(a, b) (what a perfect sampler scores at this n) and each method scores SW(method, a), on
+    the same projections {cite}`bonneel2015`. Returns name -> (S,) tensor, plus ``"floor"``.
+    """
+    from .metrics import random_projections, sliced_wasserstein
+
+    out: dict[str, list[float]] = {"floor": [], **{k: [] for k in methods}}
+    for seed in seeds:
+        g = torch.Generator().manual_seed(int(seed))
+        P = random_projections(exact.dim, n_projections, generator=g)
+        a = exact.sample(n, generator=g, dtype=torch.float64)
+        out["floor"].append(sum(sliced_wasserstein(a, exact.sample(n, generator=g,
+                                                                   dtype=torch.float64),
+                                                   projections=P) for _ in range(n_floor)) / n_floor)
+        for name, method in methods.items():
+            x = method(n, torch.Generator().manual_seed(10_000 + int(seed)))
+            out[name].append(sliced_wasserstein(a, x, projections=P))
+    return {k: torch.tensor(v, dtype=torch.float64) for k, v in out.items()}
+
+
+def ratio_to_floor(values: torch.Tensor, floor: torch.Tensor, *, n_boot: int = 2000,
+                   level: float = 0.95, seed: int = 0) -> tuple[float, float, float]:
+    """mean(values) / mean(floor) over seeds, with a paired bootstrap interval over seeds."""
+    values, floor = torch.as_tensor(values, dtype=torch.float64), torch.as_tensor(floor, dtype=torch.float64)
+    if values.shape != floor.shape or values.ndim != 1 or values.numel() < 2:
+        raise ValueError("values and floor must be (S,) tensors over the same S >= 2 seeds")
+    g = torch.Generator().manual_seed(seed)
+    idx = torch.randint(0, values.numel(), (n_boot, values.numel()), generator=g)
+    boot = values[idx].mean(1) / floor[idx].mean(1)  # (n_boot,)
+    lo, hi = torch.quantile(boot, torch.tensor([(1 - level) / 2, (1 + level) / 2], dtype=torch.float64))
+    return float(values.mean() / floor.mean()), float(lo), float(hi)
