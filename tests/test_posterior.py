@@ -144,3 +144,16 @@ def test_bad_inputs_name_the_fix():
         posterior.linear_gaussian_posterior(prior, [[1.0, 0.0]], [1.0], -1.0)
     with pytest.raises(ValueError, match="symmetric"):
         posterior.FullGaussianMixture([1.0], [[0.0, 0.0]], [[[1.0, 0.5], [0.0, 1.0]]])
+
+
+def test_distance_to_posterior_sees_bias_and_not_noise():
+    prior = mixtures.ring(4)
+    post = posterior.linear_gaussian_posterior(prior, [[1.0, 0.0]], [1.5], 0.3)
+    methods = {"exact": lambda n, g: post.sample(n, generator=g, dtype=F64),
+               "shifted": lambda n, g: post.sample(n, generator=g, dtype=F64) + 0.3}
+    d = posterior.distance_to_posterior(post, methods, n=500, seeds=(0, 1, 2, 3))
+    r_exact, lo, hi = posterior.ratio_to_floor(d["exact"], d["floor"])
+    assert 0.6 < r_exact < 1.4 and lo <= r_exact <= hi
+    assert posterior.ratio_to_floor(d["shifted"], d["floor"])[1] > 2
+    with pytest.raises(ValueError, match="same S"):
+        posterior.ratio_to_floor(d["exact"], d["floor"][:2])
