@@ -74,20 +74,13 @@ class FullGaussianMixture:
         if bool((lam < -1e-9 * lam.abs().max().clamp_min(1)).any()):
             raise ValueError("covariances must be positive semi-definite")
         self.weights, self.means, self.covariances = w, mu, C
+        self.n_components, self.dim = K, d  # K components in d dimensions
         self._lam, self._U = lam.clamp_min(0), U
 
     @classmethod
     def from_mixture(cls, mixture: GaussianMixture) -> FullGaussianMixture:
         """The same law as a diagonal ``GaussianMixture``, with explicit covariance matrices."""
         return cls(mixture.weights, mixture.means, torch.diag_embed(mixture.variances))
-
-    @property
-    def dim(self) -> int:
-        return self.means.shape[1]
-
-    @property
-    def n_components(self) -> int:
-        return self.weights.numel()
 
     @property
     def mean(self) -> torch.Tensor:
