@@ -28,6 +28,7 @@ from diffusion_lite.pretrained import digits_denoiser, pretrained
 
 F64 = torch.float64
 GOAL_EXACT = 1.25
+DIGIT_NOISE = {"inpainting": 0.05, "super-resolution": 0.05, "denoising": 0.5}  # s per task
 
 
 # ------------------------------------------------------------------------------------ 2D
@@ -104,9 +105,11 @@ def bench_digits(seeds, n_digits):
     sig = schedules.karras_sigmas(20, 0.002, 80.0)
     top = torch.zeros(1, 8, 8)
     top[:, :4] = 1
-    tasks = {"inpainting (top half seen), s = 0.05": (inverse.mask_operator(top), 0.05),
-             "super-resolution 4×4 → 8×8, s = 0.05": (inverse.downsample_operator(8, 8, 2), 0.05),
-             "denoising, s = 0.5": (torch.eye(64), 0.5)}
+    tasks = {"inpainting (top half seen), s = 0.05": (inverse.mask_operator(top),
+                                                      DIGIT_NOISE["inpainting"]),
+             "super-resolution 4×4 → 8×8, s = 0.05": (inverse.downsample_operator(8, 8, 2),
+                                                      DIGIT_NOISE["super-resolution"]),
+             "denoising, s = 0.5": (torch.eye(64), DIGIT_NOISE["denoising"])}
     task_rows = {}
     for task, (A, s) in tasks.items():
         acc = {}
@@ -260,6 +263,31 @@ def main() -> None:
         L.append(f"At matched accuracy {target}: Fréchet distance CFG {np.mean(fc):.1f} "
                  f"(min {min(fc):.1f}, max {max(fc):.1f}), classifier guidance {np.mean(fg):.1f} "
                  f"(min {min(fg):.1f}, max {max(fg):.1f}); CFG lower in {wins} of {n_seed} seeds.")
+    L += ["", "## Findings (computed from the tables above)", ""]
+    for op, rows in t2d.items():
+        approx = {k: v for k, v in rows.items()
+                  if not k.startswith("exact") and "exact classifier" not in k}
+        best, worst = min(approx, key=lambda k: approx[k][0]), max(approx, key=lambda k: approx[k][0])
+        L.append(f"- 2D, {op}: least biased approximate method {best} ({approx[best][0]:.2f} × "
+                 f"floor), most biased {worst} ({approx[worst][0]:.2f} ×).")
+    for task, rows in tasks.items():
+        s = next(v for k, v in DIGIT_NOISE.items() if task.startswith(k))
+        ok = [k for k, r in rows.items() if r[0] <= 2 * s]
+        rest = [k for k in rows if k not in ok]
+        L.append(f"- Digits, {task}: residual within 2s for {', '.join(ok) or 'no method'}"
+                 + (f"; not for {', '.join(rest)}." if rest else " (every method)."))
+    for zeta in ("DPS ζ = 1", "DPS ζ = 0.3", "DPS ζ = 0.1"):
+        bad = [task.split(" ")[0].rstrip(",") for task, rows in tasks.items()
+               if rows[zeta][0] > 2 * next(v for k, v in DIGIT_NOISE.items() if task.startswith(k))
+               or rows[zeta][2] < max(r[2] for r in rows.values()) - 0.15]
+        L.append(f"- {zeta} fails (residual above 2s, or accuracy more than 0.15 below the task's "
+                 f"best) on: {', '.join(bad) or 'no task'}.")
+    pigdm_ok = all(rows["ΠGDM"][0] <= 2 * next(v for k, v in DIGIT_NOISE.items() if t.startswith(k))
+                   for t, rows in tasks.items())
+    L.append("- ΠGDM is biased in 2D, where its isotropic Gaussian prior (variance 2 per axis) is "
+             "far from the ring's tight modes (std 0.15); on the digits, whose per-pixel variance "
+             "it uses, its residual " + ("stayed within 2s on every task." if pigdm_ok else
+                                         "exceeded 2s on at least one task."))
     L += ["", "## Cost", "",
           f"Noise-aware classifier (`pretrained(\"digits_noisy_classifier\")`), cold training: "
           f"{clf_info.get('train_cpu_s', float('nan')):.1f} CPU-s (budget for the chapter's cached "
