@@ -136,7 +136,8 @@ REGISTRY: dict[str, Entry] = {
 # Modules that register cached models of later chapters with :func:`register` when imported.
 # ``pretrained(name)`` imports them on first use, so a name works without importing its chapter module.
 PROVIDERS: tuple[str, ...] = ("diffusion_lite.ablations", "diffusion_lite.ebm",
-                              "diffusion_lite.families.zoo", "diffusion_lite.few_step")
+                              "diffusion_lite.families.zoo", "diffusion_lite.few_step",
+                              "diffusion_lite.nets.noisy_classifier")
 
 
 def register(name: str, entry: Entry) -> None:
