@@ -128,3 +128,6 @@ def _train(cfg: NoisyClassifierConfig) -> tuple[nn.Module, dict]:
 pretrained.register("digits_noisy_classifier",
                     pretrained.Entry(NoisyClassifierConfig(), NoisyDigitClassifier, _train,
                                      pretrained.digits_fingerprint))
+
+# What chapter 13 loads, for the cache warm-up (`make cache`, Binder's postBuild).
+COURSE_MODELS = [("digits_noisy_classifier", NoisyClassifierConfig())]
