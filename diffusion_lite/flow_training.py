@@ -19,6 +19,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .couplings import ot_pair
+from .guidance import drop_labels
 from .flow_matching import PATHS, VelocityDenoiser, flow_matching_loss
 from .training import _interactive, _lr_at, _update_ema
 
@@ -43,6 +44,8 @@ class FlowMatchingConfig:
     t_mean: float = 0.0               # mean of logit t for "logit_normal"
     t_std: float = 1.0                # std of logit t for "logit_normal"
     coupling: str = "independent"     # "independent" or "ot" (minibatch OT; ignored for pairs)
+    label_dropout: float = 0.0        # probability a label becomes `null_label` (for guidance)
+    null_label: int | None = None     # the "no class" label; required when label_dropout > 0
     seed: int = 0                     # seeds the one generator behind batches, t and ε
     progress: bool | None = None      # progress bar: None shows it only when interactive
 
@@ -63,6 +66,10 @@ class FlowMatchingConfig:
                                      (self.coupling, COUPLINGS, "coupling")):
             if value not in options:
                 raise ValueError(f"unknown {name} {value!r}; choose one of {options}")
+        if not 0 <= self.label_dropout <= 1:
+            raise ValueError(f"label_dropout must lie in [0, 1], got {self.label_dropout}")
+        if self.label_dropout > 0 and self.null_label is None:
+            raise ValueError("label_dropout > 0 needs null_label (the class index meaning 'none')")
         if not self.t_std > 0:
             raise ValueError(f"t_std must be > 0, got {self.t_std}")
 
@@ -95,6 +102,8 @@ def _pairs(data, labels, n: int, generator: torch.Generator, config: FlowMatchin
         x0, y = data[idx], None if labels is None else labels[idx]
     else:
         x0 = data(n, generator=generator)
+    if y is not None and config.label_dropout > 0:
+        y = drop_labels(y, config.label_dropout, config.null_label, generator=generator)
     eps = torch.randn(x0.shape, generator=generator, dtype=x0.dtype)
     if config.coupling == "ot":
         eps = ot_pair(x0, eps)
@@ -123,25 +132,31 @@ def train_flow_matching(net: nn.Module, data, config: FlowMatchingConfig, *,
     device = next(model.parameters()).device
     show = config.progress if config.progress is not None else _interactive()
     model.train()
-    for step in tqdm(range(config.steps), disable=not show, desc="flow matching",
-                     mininterval=1.0):
-        lr = _lr_at(step, config)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        x0, eps, y = _pairs(data, labels, config.batch_size, gen, config)
-        t = sample_t(config.batch_size, config, gen, x0.dtype)
-        loss = flow_matching_loss(model, x0.to(device), eps.to(device), t.to(device),
-                                  None if y is None else y.to(device)).mean()
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"loss is {loss.item()} at step {step + 1}; lower lr "
-                                     f"(now {lr:.3g}) or check the data for NaN/inf values")
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if config.grad_clip is not None:
-            nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-        optimizer.step()
-        _update_ema(ema, model, step, config.ema_decay)
-        result.history["loss"].append(loss.item())
-        result.history["lr"].append(lr)
+    with torch.enable_grad():  # also when called under torch.no_grad() (e.g. a cold cache)
+        for step in tqdm(range(config.steps), disable=not show, desc="flow matching",
+                         mininterval=1.0):
+            _step(model, ema, optimizer, data, labels, config, gen, device, step, result.history)
     model.eval()
     return result
+
+
+def _step(model, ema, optimizer, data, labels, config, gen, device, step, history) -> None:
+    """One Adam step on a fresh batch of pairs, then the EMA update."""
+    lr = _lr_at(step, config)
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    x0, eps, y = _pairs(data, labels, config.batch_size, gen, config)
+    t = sample_t(config.batch_size, config, gen, x0.dtype)
+    loss = flow_matching_loss(model, x0.to(device), eps.to(device), t.to(device),
+                              None if y is None else y.to(device)).mean()
+    if not torch.isfinite(loss):
+        raise FloatingPointError(f"loss is {loss.item()} at step {step + 1}; lower lr "
+                                 f"(now {lr:.3g}) or check the data for NaN/inf values")
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if config.grad_clip is not None:
+        nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+    optimizer.step()
+    _update_ema(ema, model, step, config.ema_decay)
+    history["loss"].append(loss.item())
+    history["lr"].append(lr)
