@@ -39,7 +39,7 @@ from .unet import UNet, UNetConfig
 __all__ = ["RingFlowConfig", "ReflowConfig", "RingDiffusionConfig", "DigitsFlowConfig",
            "ring_of", "train_ring_flow", "train_ring_reflow", "train_ring_diffusion",
            "train_digits_flow", "LADDERS", "ladder", "sample_with_budget",
-           "METHODS", "ring_models", "path_straightness", "seed_interval", "few_step_study"]
+           "METHODS", "ring_specs", "ring_models", "path_straightness", "seed_interval", "few_step_study"]
 
 
 @dataclass(frozen=True)
@@ -168,17 +168,21 @@ def sample_with_budget(model, eps: torch.Tensor, nfe: int, *, sampler: str = "eu
 METHODS = ("flow matching", "minibatch OT", "2-rectified flow", "diffusion (EDM)")
 
 
-def ring_models(seed: int, base: RingFlowConfig | None = None) -> dict[str, torch.nn.Module]:
-    """The chapter's four cached 2D models for one seed, keyed by :data:`METHODS`."""
+def ring_specs(seed: int, base: RingFlowConfig | None = None) -> dict[str, tuple[str, object]]:
+    """The cached (name, config) of the chapter's four 2D models for one seed, keyed by :data:`METHODS`."""
     base = base or RingFlowConfig()
     plain = replace(base, train=replace(base.train, seed=seed, coupling="independent"))
-    return {"flow matching": pretrained.pretrained("fm_ring", plain, verbose=False),
-            "minibatch OT": pretrained.pretrained(
-                "fm_ring", replace(plain, train=replace(plain.train, coupling="ot")), verbose=False),
-            "2-rectified flow": pretrained.pretrained("fm_ring_reflow", ReflowConfig(base=plain),
-                                                      verbose=False),
-            "diffusion (EDM)": pretrained.pretrained("ring_edm", RingDiffusionConfig(
-                base.n_modes, base.radius, base.std, seed=seed), verbose=False)}
+    return {"flow matching": ("fm_ring", plain),
+            "minibatch OT": ("fm_ring", replace(plain, train=replace(plain.train, coupling="ot"))),
+            "2-rectified flow": ("fm_ring_reflow", ReflowConfig(base=plain)),
+            "diffusion (EDM)": ("ring_edm", RingDiffusionConfig(base.n_modes, base.radius, base.std,
+                                                                seed=seed))}
+
+
+def ring_models(seed: int, base: RingFlowConfig | None = None) -> dict[str, torch.nn.Module]:
+    """The chapter's four cached 2D models for one seed, keyed by :data:`METHODS`."""
+    return {method: pretrained.pretrained(name, config, verbose=False)
+            for method, (name, config) in ring_specs(seed, base).items()}
 
 
 def path_straightness(model, eps: torch.Tensor, *, steps: int = 200, t_max: float = 0.999) -> float:
@@ -265,3 +269,8 @@ def few_step_study(seeds=(0, 1, 2), nfes=(1, 2, 4, 8), *, n: int = 4000, n_ref: 
             cells = [run(method, nfe, *choice) for choice in search]
             rows[row][nfe] = min(cells, key=lambda c: sum(c["sw"]))
     return {"floor": floor, "rows": rows}
+
+
+# Every (name, config) chapter 10 loads, for the cache warm-up (`make cache`, Binder's postBuild).
+COURSE_MODELS = [spec for seed in (0, 1, 2) for spec in ring_specs(seed).values()]
+COURSE_MODELS.append(("fm_digits_unet", DigitsFlowConfig()))
