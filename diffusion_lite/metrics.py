@@ -25,7 +25,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from .utils import check_finite
+from .utils import check_finite, check_int
 
 __all__ = ["as_points", "median_bandwidth", "mmd2", "random_projections", "sliced_wasserstein",
            "frechet_distance", "extract_features", "feature_frechet_distance", "PrecisionRecall",
@@ -203,8 +203,7 @@ def precision_recall(real, gen, *, k: int = 3) -> PrecisionRecall:
     sample; precision = share of generated y_j strictly inside it. Recall swaps the roles
     {cite}`kynkaanniemi2019`.
     """
-    if not isinstance(k, int) or k < 1:
-        raise ValueError(f"k must be a positive int, got {k!r}")
+    check_int(k, "k", minimum=1, what="the neighbour whose distance sets a ball's radius")
     x, y = _pair(real, gen)
     for name, t in (("real", x), ("gen", y)):
         if len(t) <= k:

@@ -5,10 +5,17 @@ loads them otherwise. The cache key is a SHA-256 of the model name, the cache fo
 the configuration (nested dataclasses included) and a fingerprint of the training data, so changing
 any of them trains a new model instead of loading a stale one. Weights are safetensors files (no
 pickle) in a user cache folder — ``$DIFFUSION_LITE_CACHE`` if set, else
-``$XDG_CACHE_HOME/diffusion-lite`` or ``~/.cache/diffusion-lite``. Files are written to a temporary
-name and renamed with ``os.replace`` (atomic), so an interrupted training never leaves a half file
-under the real name; each file stores a SHA-256 of its tensors, so a truncated or tampered file is
-detected, reported and retrained instead of loaded. Nothing is ever downloaded. The key covers
+``$XDG_CACHE_HOME/diffusion-lite`` or ``~/.cache/diffusion-lite``. Files are written and read
+through :mod:`~diffusion_lite.checkpoints` (a temporary name, then an atomic ``os.replace``), so an
+interrupted training never leaves a half file under the real name; each file stores a SHA-256 of
+its tensors, so a truncated or tampered file is detected, reported and retrained instead of loaded.
+Nothing is ever downloaded.
+
+A classroom can share one cache: a valid cached file is loaded without any lock (so a read-only
+folder an instructor prepared works), cached files are readable by every user, and only training
+takes an exclusive lock on ``<file>.lock``: a second process that needs the same model waits for
+the first, says so, and then loads its file. A file with the right key but weights that do not fit
+the model (its code changed without a ``FORMAT_VERSION`` bump) is retrained. The key covers
 configuration and data, not source code: after a change to a model's code that alters what it
 learns, bump ``FORMAT_VERSION`` so every cached file is retrained.
 
@@ -33,18 +40,16 @@ import json
 import os
 import pathlib
 import resource
-import tempfile
+import sys
 import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
 from torch import nn
 
-from diffusion_lite import data
+from diffusion_lite import checkpoints, data
 from diffusion_lite.classifier import ClassifierConfig, DigitClassifier, train_classifier
 from diffusion_lite import training
 from diffusion_lite.denoisers import Denoiser
@@ -163,7 +168,11 @@ def cache_dir() -> pathlib.Path:
     """The cache folder: ``$DIFFUSION_LITE_CACHE``, else ``$XDG_CACHE_HOME/diffusion-lite``, else ``~/.cache``."""
     env = os.environ.get("DIFFUSION_LITE_CACHE")
     if env:
-        return pathlib.Path(env).expanduser()
+        folder = pathlib.Path(env).expanduser()
+        if folder.exists() and not folder.is_dir():
+            raise ValueError(f"DIFFUSION_LITE_CACHE={env!r} is a file, not a folder; point it at "
+                             "a folder (created if missing), e.g. ~/.cache/diffusion-lite, or unset it")
+        return folder
     base = os.environ.get("XDG_CACHE_HOME") or pathlib.Path.home() / ".cache"
     return pathlib.Path(base) / "diffusion-lite"
 
@@ -199,44 +208,39 @@ def cache_path(name: str, config: object | None = None) -> pathlib.Path:
     return cache_dir() / f"{name}-{cache_key(name, config)[:16]}.safetensors"
 
 
-def _tensor_digest(tensors: dict[str, torch.Tensor]) -> str:
-    h = hashlib.sha256()
-    for k in sorted(tensors):
-        t = tensors[k].detach().cpu().contiguous()
-        h.update(f"{k}|{t.dtype}|{tuple(t.shape)}|".encode())
-        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
-    return h.hexdigest()
 
 
 def _save(path: pathlib.Path, module: nn.Module, key: str, info: dict) -> None:
     tensors = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
-    meta = {"format": FORMAT_VERSION, "key": key, "sha256": _tensor_digest(tensors),
+    meta = {"format": FORMAT_VERSION, "key": key, "sha256": checkpoints.tensor_digest(tensors),
             "info": json.dumps(info)}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata=meta)
-        os.replace(tmp, path)  # atomic: readers see the old file or the whole new one
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    # Readable by every user (a class shares the cache), whatever the umask.
+    umask = os.umask(0)
+    os.umask(umask)
+    checkpoints.write_file(path, tensors, meta, mode=(0o666 & ~umask) | 0o444)
+
+
+class _WrongArchitecture(Exception):
+    """The cached file verifies but its tensors do not fit the model built from the config."""
 
 
 def _load(path: pathlib.Path, module: nn.Module, key: str) -> dict | None:
-    """Load verified weights into ``module`` and return the stored info, or None if the file is bad."""
+    """Load verified weights into ``module`` and return the stored info, or None if the file is bad.
+
+    Raises :class:`_WrongArchitecture` when the file is intact but does not fit ``module``.
+    """
     try:
-        tensors = load_file(str(path))
-        with open(path, "rb") as f:  # the metadata lives in the JSON header
-            header = json.loads(f.read(int.from_bytes(f.read(8), "little")))
-        meta = header.get("__metadata__", {})
-    except (SafetensorError, OSError, ValueError, json.JSONDecodeError) as exc:
+        tensors, meta = checkpoints.read_file(path)
+    except ValueError as exc:
         warnings.warn(f"cached weights {path} are unreadable ({exc}); retraining", stacklevel=3)
         return None
-    if meta.get("key") != key or meta.get("sha256") != _tensor_digest(tensors):
+    if meta.get("key") != key or meta.get("sha256") != checkpoints.tensor_digest(tensors):
         warnings.warn(f"cached weights {path} fail their checksum (truncated or modified); "
                       "retraining", stacklevel=3)
         return None
+    problems = checkpoints.mismatches(module.state_dict(), tensors)
+    if problems:
+        raise _WrongArchitecture("\n".join(problems[:5]))
     module.load_state_dict(tensors, strict=True)
     return json.loads(meta.get("info", "{}"))
 
@@ -247,37 +251,91 @@ def pretrained(name: str, config: object | None = None, *, device: torch.device 
 
     ``config`` defaults to the registered default; any field change gives a new cache key and hence
     a new training run. The module is returned in eval mode on ``device`` (default CPU), with the
-    stored metadata (loss history, training seconds) in ``module.pretrained_info``.
+    stored metadata (loss history, training seconds) in ``module.pretrained_info``. A valid cached
+    file loads without a lock (a read-only cache works); training holds ``<file>.lock``.
     """
     entry = _entry(name)
     config = entry.default_config if config is None else config
     key = cache_key(name, config)
     path = cache_dir() / f"{name}-{key[:16]}.safetensors"
     module = entry.build(config)
-    # Two notebooks run side by side (nbval workers) must not both train: the second waits for the
-    # first, then loads its file.
-    with _exclusive(path):
-        info = None if retrain or not path.exists() else _load(path, module, key)
-        if info is None:
-            if verbose:
-                print(f"training {name} (no valid cache at {path}); this happens once")
-            t0, c0 = time.perf_counter(), _cpu_seconds()
-            module, info = entry.train(config)
-            info = {**info, "train_wall_s": time.perf_counter() - t0,
-                    "train_cpu_s": _cpu_seconds() - c0}
-            _save(path, module, key, info)
-        elif verbose:
-            print(f"loaded {name} from {path}")
+    info = None if retrain else _try_load(name, path, module, key, verbose)
+    if info is None:
+        _check_cache_writable(name, path)
+        # Two notebooks run side by side (nbval workers) must not both train: the second waits
+        # for the first, then loads its file.
+        with _exclusive(path, name, verbose):
+            info = None if retrain else _try_load(name, path, module, key, verbose, quiet=True)
+            if info is None:
+                module, info = _train(name, entry, config, path, key, verbose)
     module.pretrained_info = info
     return module.to(device or "cpu").eval()
 
 
+def _try_load(name: str, path: pathlib.Path, module: nn.Module, key: str, verbose: bool,
+              quiet: bool = False) -> dict | None:
+    """The stored info if ``path`` holds valid weights for ``module`` (loaded into it), else None."""
+    if not path.exists():
+        return None
+    try:
+        with warnings.catch_warnings():
+            if quiet:  # the second look, under the lock: the first already warned
+                warnings.simplefilter("ignore")
+            info = _load(path, module, key)
+    except _WrongArchitecture as exc:
+        if not os.access(path.parent, os.W_OK):
+            raise ValueError(
+                f"cached weights {path} have the right key but do not fit the {name!r} model built "
+                f"from this config (its code changed?):\n{exc}\nThe cache is read-only: set "
+                "DIFFUSION_LITE_CACHE to a writable folder and call pretrained(name, retrain=True), "
+                "or ask whoever prepared the cache to delete the file and re-run it") from None
+        warnings.warn(f"cached weights {path} have the right key but do not fit the {name!r} model "
+                      f"(its code changed without a FORMAT_VERSION bump?); retraining", stacklevel=3)
+        return None
+    if info is not None and verbose and not quiet:
+        print(f"loaded {name} from {path}")
+    return info
+
+
+def _check_cache_writable(name: str, path: pathlib.Path) -> None:
+    folder = path.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ValueError(f"cannot create the model cache {folder} ({exc.strerror}); set "
+                         "DIFFUSION_LITE_CACHE to a writable folder") from exc
+    if not os.access(folder, os.W_OK):
+        raise ValueError(f"the model cache {folder} is read-only and holds no valid {name!r} "
+                         f"({path.name}); set DIFFUSION_LITE_CACHE to a writable folder (it trains "
+                         f"there once), or ask whoever prepared the cache to run "
+                         f"pretrained({name!r}) there")
+
+
+def _train(name: str, entry: Entry, config: object, path: pathlib.Path, key: str,
+           verbose: bool) -> tuple[nn.Module, dict]:
+    if verbose:
+        print(f"training {name} (no valid cache at {path}); this happens once")
+    t0, c0 = time.perf_counter(), _cpu_seconds()
+    module, info = entry.train(config)
+    info = {**info, "train_wall_s": time.perf_counter() - t0, "train_cpu_s": _cpu_seconds() - c0}
+    _save(path, module, key, info)
+    return module, info
+
+
 @contextlib.contextmanager
-def _exclusive(path: pathlib.Path):
+def _exclusive(path: pathlib.Path, name: str = "", verbose: bool = True):
     """Hold an advisory POSIX lock on ``<path>.lock`` while the cache entry is checked or written."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_name(path.name + ".lock"), "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    lock_path = path.with_name(path.name + ".lock")
+    with open(lock_path, "a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if verbose:
+                print(f"waiting for another process that is training {name or path.name} "
+                      f"(it holds {lock_path}); this one loads its result", file=sys.stderr,
+                      flush=True)
+            fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             yield
         finally:

@@ -25,9 +25,11 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from . import checkpoints
-from .denoisers import Denoiser
+from .denoisers import PREDICTIONS, Denoiser
+from .guidance import drop_labels
+from .losses import WEIGHTINGS, LogNormalSigma, LogUniformSigma, denoising_loss
 from .models import MLP
-from .losses import LogNormalSigma, LogUniformSigma, denoising_loss
+from .utils import check_int
 
 __all__ = ["TrainConfig", "TrainResult", "TrainingDivergedError", "train", "sigma_dist_from_config",
            "save_checkpoint", "load_checkpoint", "default_2d"]
@@ -59,18 +61,53 @@ class TrainConfig:
     RESUMABLE: ClassVar[tuple] = ("steps", "checkpoint_every", "progress")
 
     def __post_init__(self) -> None:
-        if self.steps < 0 or self.batch_size <= 0 or self.lr <= 0:
-            raise ValueError("steps must be >= 0, batch_size and lr > 0")
+        # Every field is checked here, so a typo fails at construction and never trains silently.
+        for name in ("steps", "lr_warmup", "checkpoint_every", "seed"):
+            check_int(getattr(self, name), name, minimum=0)
+        check_int(self.batch_size, "batch_size", minimum=1)
+        _positive(self, "lr", "the peak learning rate, e.g. 3e-3")
+        _positive(self, "sigma_data", "the data's standard deviation, e.g. 0.5")
         if self.lr_decay not in ("cosine", "constant"):
             raise ValueError(f"unknown lr_decay {self.lr_decay!r}; choose 'cosine' or 'constant'")
-        if not 0 <= self.ema_decay < 1:
-            raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
+        if not _number(self.ema_decay) or not 0 <= self.ema_decay < 1:
+            raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay!r}")
+        if self.grad_clip is not None:
+            _positive(self, "grad_clip", "a gradient-norm bound such as 1.0, or None for no "
+                      "clipping; a bound <= 0 would flip or zero every step")
+        if self.prediction not in PREDICTIONS:
+            raise ValueError(f"unknown prediction {self.prediction!r}; choose one of {PREDICTIONS}")
+        if self.weighting is not None and self.weighting not in WEIGHTINGS:
+            raise ValueError(f"unknown weighting {self.weighting!r}; choose one of "
+                             f"{tuple(WEIGHTINGS)} or None (the prediction's own)")
+        if not _number(self.label_dropout) or not 0 <= self.label_dropout <= 1:
+            raise ValueError(f"label_dropout must lie in [0, 1] (a probability), got "
+                             f"{self.label_dropout!r}")
+        if self.null_label is not None:
+            check_int(self.null_label, "null_label", minimum=0)
         if self.label_dropout > 0 and self.null_label is None:
             raise ValueError("label_dropout > 0 needs null_label (the class index meaning 'none')")
+        if self.progress not in (None, True, False):
+            raise ValueError(f"progress must be True, False or None (auto), got {self.progress!r}")
+        for name in ("p_mean", "p_std", "sigma_min", "sigma_max"):
+            if not _number(getattr(self, name)) or not math.isfinite(getattr(self, name)):
+                raise ValueError(f"{name} must be a finite number, got {getattr(self, name)!r}")
+        if self.p_std <= 0 or not 0 < self.sigma_min < self.sigma_max:
+            raise ValueError(f"need p_std > 0 and 0 < sigma_min < sigma_max, got p_std={self.p_std}, "
+                             f"sigma_min={self.sigma_min}, sigma_max={self.sigma_max}")
         sigma_dist_from_config(self)  # fail now, not at step 1
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def _number(v: object) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _positive(config: TrainConfig, name: str, meaning: str) -> None:
+    v = getattr(config, name)
+    if not _number(v) or not math.isfinite(v) or v <= 0:
+        raise ValueError(f"{name} must be a finite number > 0 ({meaning}), got {v!r}")
 
 
 def sigma_dist_from_config(config: TrainConfig):
@@ -118,12 +155,46 @@ def _batch(data, labels, n, generator, device):
     if isinstance(data, torch.Tensor):
         idx = torch.randint(data.shape[0], (n,), generator=generator)  # (n,)
         x0, y = data[idx], None if labels is None else labels[idx]
-    elif callable(data):
+    else:
         out = data(n, generator=generator)
         x0, y = out if isinstance(out, tuple) else (out, None)
+    return x0.to(device), None if y is None else y.to(device)
+
+
+def _check_data(data, labels, config: TrainConfig, dtype: torch.dtype) -> None:
+    """Validate what train() is given, once, with errors that name the fix."""
+    if isinstance(data, torch.Tensor):
+        if data.ndim < 2 or data.shape[0] == 0:
+            raise ValueError(f"data must be a tensor of shape (N, ...) with N >= 1, got "
+                             f"{tuple(data.shape)}")
+        x0 = data
+        if labels is not None:
+            if not isinstance(labels, torch.Tensor) or labels.shape != (data.shape[0],):
+                got = tuple(labels.shape) if isinstance(labels, torch.Tensor) else type(labels).__name__
+                raise ValueError(f"labels must be a tensor of shape (N,) = ({data.shape[0]},), one "
+                                 f"per row of data, got {got}")
+    elif callable(data):
+        if labels is not None:
+            raise ValueError("labels go with a tensor dataset; a sampler returns its own labels "
+                             "as data(n, generator=...) -> (x0, labels)")
+        return  # a sampler's draws are checked at the first step (_check_batch)
     else:
         raise TypeError("data must be a tensor (N, ...) or a function sampler(n, generator=...)")
-    return x0.to(device), None if y is None else y.to(device)
+    _check_batch(x0, labels, config, dtype)
+
+
+def _check_batch(x0, labels, config: TrainConfig, dtype: torch.dtype) -> None:
+    if not isinstance(x0, torch.Tensor):
+        raise TypeError(f"data(n, generator=...) must return a tensor or (x0, labels), got "
+                        f"{type(x0).__name__}")
+    if x0.dtype != dtype:
+        raise TypeError(f"data is {x0.dtype} but the network's weights are {dtype}; convert one "
+                        f"of them, e.g. data.to({dtype}) or net.to({x0.dtype})")
+    if labels is not None and labels.dtype not in (torch.int32, torch.int64):
+        raise TypeError(f"labels must be integer class indices, got {labels.dtype}; use labels.long()")
+    if config.label_dropout > 0 and labels is None:
+        raise ValueError("label_dropout > 0 but no labels were given; pass labels=... or set "
+                         "label_dropout=0")
 
 
 def _new_state(net: nn.Module, config: TrainConfig) -> TrainResult:
@@ -149,31 +220,34 @@ def train(net: nn.Module, data: torch.Tensor | Callable, config: TrainConfig, *,
     continue from. ``until``: stop after this many steps in total (an interruption; the learning
     rate schedule still aims at ``config.steps``) {cite}`karras2022`.
     """
+    if not isinstance(config, TrainConfig):
+        raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
+    if checkpoint:
+        checkpoints.check_writable(checkpoint)  # now, not after the work is done
     state = load_checkpoint(resume, net, config) if resume else _new_state(net, config)
+    device = next(state.denoiser.parameters()).device
+    x0_dtype = next(state.denoiser.parameters()).dtype
+    _check_data(data, labels, config, x0_dtype)
     sigma_dist = sigma_dist or sigma_dist_from_config(config)
     weighting = config.weighting or config.prediction
-    device = next(state.denoiser.parameters()).device
     last = min(config.steps, until if until is not None else config.steps)
     show = config.progress if config.progress is not None else _interactive()
     bar = tqdm(range(state.step, last), initial=state.step, total=last, disable=not show,
                desc=f"training ({config.prediction})", mininterval=1.0)  # few redraws: cheap
     state.denoiser.train()
+    first = state.step
     for step in bar:
         lr = _lr_at(step, config)
         for group in state.optimizer.param_groups:
             group["lr"] = lr
         x0, y = _batch(data, labels, config.batch_size, state.generator, device)
+        if step == first and not isinstance(data, torch.Tensor):
+            _check_batch(x0, y, config, x0_dtype)  # a sampler's first draw, checked once
         if y is not None and config.label_dropout > 0:
-            drop = torch.rand(y.shape, generator=state.generator).to(device) < config.label_dropout
-            y = torch.where(drop, torch.full_like(y, config.null_label), y)
+            y = drop_labels(y, config.label_dropout, config.null_label, generator=state.generator)
         loss = denoising_loss(state.denoiser, x0, sigma_dist, weighting, labels=y,
                               sigma_data=config.sigma_data, generator=state.generator)
-        if not torch.isfinite(loss):
-            kept = f"the last good checkpoint is {checkpoint!r} (step {_saved_step(checkpoint)})" \
-                if checkpoint else "no checkpoint was kept (pass checkpoint=... to keep one)"
-            raise TrainingDivergedError(
-                f"loss is {loss.item()} at step {step + 1}: training stopped; {kept}. Try a lower "
-                f"lr (now {lr:.3g}), grad_clip, or check the data for NaN/inf values.")
+        _check_loss(loss.item(), step, lr, state.history["loss"], checkpoint)
         state.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if config.grad_clip is not None:
@@ -194,16 +268,35 @@ def train(net: nn.Module, data: torch.Tensor | Callable, config: TrainConfig, *,
     return state
 
 
+EXPLODE_FACTOR = 1e4  # a loss this many times the mean of the first 10 steps' stops training
+
+
+def _check_loss(loss: float, step: int, lr: float, history: list[float], checkpoint) -> None:
+    """Stop on a NaN/inf loss, and on a finite one that has exploded (divergence in progress)."""
+    start = history[:10]
+    exploded = len(start) == 10 and loss > EXPLODE_FACTOR * (sum(start) / 10)
+    if math.isfinite(loss) and not exploded:
+        return
+    kept = f"the last good checkpoint is {checkpoint!r} (step {_saved_step(checkpoint)})" \
+        if checkpoint else "no checkpoint was kept (pass checkpoint=... to keep one)"
+    what = f"is {loss}" if not exploded else \
+        f"exploded to {loss:.3g}, {EXPLODE_FACTOR:.0e} times its start ({sum(start) / 10:.3g})"
+    raise TrainingDivergedError(
+        f"loss {what} at step {step + 1}: training stopped; {kept}. Try a lower lr (now "
+        f"{lr:.3g}), grad_clip, or check the data for NaN/inf values.")
+
+
 def _saved_step(path: str) -> int | str:
     try:
         return checkpoints.read_json(path)["step"]
-    except (ValueError, KeyError):
+    except ValueError:
         return "none saved yet"
 
 
 def save_checkpoint(path: str, state: TrainResult) -> None:
-    """Write ``path.safetensors`` (θ, θ̄, Adam moments, generator state, loss history) and
-    ``path.json`` (config, step, Adam hyper-parameters); atomic, so a crash keeps the old files."""
+    """Write ``path.safetensors``: θ, θ̄, Adam moments, generator state and loss history, with the
+    config, step and Adam hyper-parameters (and a checksum) in its header; one atomic write, so a
+    kill at any instant keeps the previous checkpoint. ``path.json`` is a readable copy."""
     tensors = {f"model.{k}": v for k, v in state.denoiser.state_dict().items()}
     tensors |= {f"ema.{k}": v for k, v in state.ema.state_dict().items()}
     opt = state.optimizer.state_dict()
@@ -223,9 +316,15 @@ def load_checkpoint(path: str, net: nn.Module, config: TrainConfig | None = None
     Refuses pickle files, names mismatched parameters, and (given ``config``) refuses a config
     that differs from the saved one in anything but ``steps``, ``checkpoint_every``, ``progress``.
     """
-    meta = checkpoints.read_json(path)
-    tensors = checkpoints.read_tensors(path, step=meta["step"])
-    saved = meta["config"]
+    tensors, meta = checkpoints.read(path)
+    saved, groups = meta.get("config"), meta.get("optimizer_param_groups")
+    if not isinstance(saved, dict) or not isinstance(groups, list):
+        raise ValueError(f"checkpoint {path!r} is not a training checkpoint: its metadata lacks "
+                         "'config' or 'optimizer_param_groups' (was it written by "
+                         "training.save_checkpoint?)")
+    missing = [k for k in ("rng.state", "history.loss", "history.lr") if k not in tensors]
+    if missing:
+        raise ValueError(f"checkpoint {path!r} is not a training checkpoint: it lacks {missing}")
     if config is not None:
         diff = [f.name for f in fields(config) if f.name not in config.RESUMABLE
                 and f.name in saved and saved[f.name] != getattr(config, f.name)]
@@ -234,8 +333,8 @@ def load_checkpoint(path: str, net: nn.Module, config: TrainConfig | None = None
                              "saved config (TrainConfig(**saved) from its .json) or start afresh")
     try:
         state = _new_state(net, config or TrainConfig(**saved))
-    except TypeError as exc:
-        raise ValueError(f"checkpoint config in {path!r} is not a TrainConfig: {exc}") from exc
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"checkpoint config in {path!r} is not a valid TrainConfig: {exc}") from exc
     checkpoints.load_module(state.denoiser, tensors, "model.", path)
     checkpoints.load_module(state.ema, tensors, "ema.", path)
     opt_state = {}
@@ -243,7 +342,11 @@ def load_checkpoint(path: str, net: nn.Module, config: TrainConfig | None = None
         if name.startswith("optim."):
             _, i, k = name.split(".", 2)
             opt_state.setdefault(int(i), {})[k] = t
-    state.optimizer.load_state_dict({"state": opt_state, "param_groups": meta["optimizer_param_groups"]})
+    try:
+        state.optimizer.load_state_dict({"state": opt_state, "param_groups": groups})
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"checkpoint {path!r} has optimizer state that does not fit this "
+                         f"network ({exc}); resume with the network it was saved with") from exc
     state.generator.set_state(tensors["rng.state"])
     state.step = meta["step"]
     state.history = {"loss": tensors["history.loss"].tolist(), "lr": tensors["history.lr"].tolist()}

@@ -83,7 +83,7 @@ def _em_cases() -> list[dict]:
 
 
 def check_em_step(em_step: Callable) -> None:
-    """Check ``em_step(x, h, theta, D_coef, z)`` = x − θ·x·h + sqrt(2·D·h)·z [sarkka2019]."""
+    """Check ``em_step(x, h, theta, D_coef, z)`` = x − θ·x·h + sqrt(2·D·h)·z {cite}`sarkka2019`."""
     check_with_mistakes(
         em_step, _em_step_ref, _em_cases(), name="em_step", mistakes=_EM_MISTAKES,
         hints={"value": "one step is x + (drift)·h + sqrt(2·D·h)·z with drift −θ·x.",
@@ -115,7 +115,7 @@ _VAR_MISTAKES = {
 
 def check_ou_variance(ou_variance: Callable) -> None:
     """Check ``ou_variance(var0, t, theta, D_coef)`` = e^{−2θt}v_0 + (D/θ)(1 − e^{−2θt})
-    [uhlenbeck1930]."""
+    {cite}`uhlenbeck1930`."""
     t = np.array([0.0, 0.1, 0.5, 1.0, 3.0])
     cases = [dict(var0=v0, t=t, theta=th, D_coef=D)
              for v0, th, D in [(0.2, 1.0, 1.0), (4.0, 0.5, 2.0), (1.5, 2.0, 0.3)]]
