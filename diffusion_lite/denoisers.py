@@ -148,6 +148,7 @@ class Denoiser(nn.Module):
                             f"{type(net).__name__}")
         self.net, self.prediction = net, prediction
         self.sigma_data = _check_sigma_data(sigma_data)
+        self._levels: dict[tuple, tuple] = {}  # σ (and batch, dtype, device) → coefficients
 
     def forward(self, x: torch.Tensor, sigma: float | torch.Tensor,
                 labels: torch.Tensor | None = None) -> torch.Tensor:
@@ -167,14 +168,28 @@ class Denoiser(nn.Module):
 
     def _at_float(self, x: torch.Tensor, sigma: float, labels: torch.Tensor | None) -> torch.Tensor:
         """The fast path: one σ for the whole batch, coefficients as Python floats."""
-        if not sigma >= 0 or math.isinf(sigma):  # a float comparison, not a tensor operation
-            raise ValueError(f"sigma must be finite and >= 0, got {sigma}")
-        c_skip, c_out, c_in, c_noise = coefficients_at(self.prediction, sigma, self.sigma_data)
-        c_noise = torch.full((x.shape[0],), c_noise, dtype=x.dtype, device=x.device)  # (B,)
+        key = (sigma, x.shape[0], x.dtype, x.device)
+        pre = self._levels.get(key)
+        if pre is None:
+            pre = self._precondition(sigma, x, key)
+        c_skip, c_out, c_in, c_noise = pre
         F = self.net(x * c_in, c_noise, labels)                       # (B, ...) like x
         if c_skip == 0.0:
             return F * c_out if c_out != 1.0 else F
         return torch.add(x * c_skip if c_skip != 1.0 else x, F, alpha=c_out)  # c_skip x + c_out F
+
+    def _precondition(self, sigma: float, x: torch.Tensor, key: tuple) -> tuple:
+        """(c_skip, c_out, c_in, c_noise as a (B,) tensor) for one σ, computed once and kept: a
+        sampler asks for the same few levels again and again (the network must not modify
+        c_noise in place)."""
+        if not sigma >= 0 or math.isinf(sigma):  # checked once per σ, as a float
+            raise ValueError(f"sigma must be finite and >= 0, got {sigma}")
+        c_skip, c_out, c_in, c_noise = coefficients_at(self.prediction, sigma, self.sigma_data)
+        if len(self._levels) >= 4096:  # bounded: a long run of fresh σ's must not grow it forever
+            self._levels.clear()
+        c_noise = torch.full((x.shape[0],), c_noise, dtype=x.dtype, device=x.device)  # (B,)
+        self._levels[key] = pre = (c_skip, c_out, c_in, c_noise)
+        return pre
 
 
 from .guidance import GuidedDenoiser  # noqa: E402  (lives with cfg_combine; re-exported here)

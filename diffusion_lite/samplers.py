@@ -31,6 +31,8 @@ a device synchronisation per step.
 
 from __future__ import annotations
 
+import contextvars
+import functools
 import inspect
 import math
 from collections.abc import Callable
@@ -73,24 +75,29 @@ def check_ladder(x: torch.Tensor, sigmas: torch.Tensor) -> torch.Tensor:
     return sigmas
 
 
-class _Counted:
-    """Calls the denoiser, checks the shape of every output, counts evaluations, traces NaN.
+_TRACING = contextvars.ContextVar("diffusion_lite_sampler_tracing", default=False)
 
-    Set up once per sampling run (the boundary); each call then costs one dict lookup, one tuple
-    comparison and one reduction (``x0_hat.sum()``, kept as a tensor so nothing waits on the
-    device). :meth:`finish` looks at those sums only if the final sample is not finite.
+
+class _NotFinite(Exception):
+    """Raised inside a sampler when its result is not finite; :func:`_traced` then finds where."""
+
+
+class _Counted:
+    """Calls the denoiser, checks the shape of every output and counts evaluations.
+
+    Set up once per sampling run (the boundary); each call then costs one attribute test and one
+    tuple comparison: no tensor work, no device synchronisation. ``trace=True`` (the replay after
+    a non-finite result) also checks every input and output for NaN/inf, step by step.
     """
 
-    def __init__(self, denoiser: DenoiserFn, x: torch.Tensor):
+    def __init__(self, denoiser: DenoiserFn, x: torch.Tensor, trace: bool = False):
         if not callable(denoiser):
             raise TypeError(f"denoiser must be callable as denoiser(x, sigma), got "
                             f"{type(denoiser).__name__}")
-        self.denoiser, self.nfe, self.shape = denoiser, 0, x.shape
+        self.denoiser, self.nfe, self.shape, self.trace = denoiser, 0, x.shape, trace
         self.float_sigma = bool(getattr(denoiser, "accepts_float_sigma", False))
         self.like = x.new_empty(())                 # device and dtype of the (B,) σ tensors
         self.levels: dict[float, torch.Tensor] = {}  # σ → (B,) tensor, made once per σ
-        self.sums: list[torch.Tensor] = []           # Σ x0_hat per call, 0-d, for NaN tracing
-        self.at: list[float] = []                    # σ of each call
 
     def __call__(self, x: torch.Tensor, sigma: float) -> torch.Tensor:
         if self.float_sigma:
@@ -106,29 +113,74 @@ class _Counted:
             raise ValueError(f"denoiser(x, sigma) must return x0_hat with the shape of x "
                              f"{tuple(self.shape)}, got {got} at NFE {self.nfe} (σ = {sigma:.4g}); "
                              "wrap ε/v-prediction nets with diffusion_lite.denoisers first")
-        self.sums.append(x0_hat.sum(dtype=torch.float64))
-        self.at.append(sigma)
+        if self.trace:
+            self._check(x, x0_hat, sigma)
         return x0_hat
 
-    def finish(self, x: torch.Tensor, name: str) -> torch.Tensor:
-        """Return ``x``, or raise naming the first evaluation whose output was not finite."""
-        if bool(torch.isfinite(x).all()):            # the one synchronisation of the run
-            return x
-        bad = (~torch.isfinite(torch.stack(self.sums))).nonzero()
-        if len(bad):
-            k = int(bad[0])
-            raise ValueError(f"{name}: the denoiser returned NaN/inf at NFE {k + 1} of {self.nfe} "
-                             f"(σ = {self.at[k]:.4g}); check that it is finite at that σ (its "
-                             "input there was finite), sample in float64, or use more steps")
-        raise ValueError(f"{name} produced NaN/inf although every denoiser output was finite: the "
-                         "update overflowed; sample in float64 or use more steps")
+    def _check(self, x: torch.Tensor, x0_hat: torch.Tensor, sigma: float) -> None:
+        where = f"at NFE {self.nfe} (σ = {sigma:.4g})"
+        if not bool(torch.isfinite(x).all()):
+            raise ValueError(f"the sampler's state became NaN/inf before NFE {self.nfe} (σ = "
+                             f"{sigma:.4g}) although the denoiser's outputs were finite: the update "
+                             "overflowed; sample in float64 or use more steps")
+        if not bool(torch.isfinite(x0_hat).all()):
+            raise ValueError(f"the denoiser returned NaN/inf {where}, from a finite input; check "
+                             "that it is finite at that σ, sample in float64, or use more steps")
+
+    def finish(self, x: torch.Tensor) -> torch.Tensor:
+        """Return ``x`` if it is finite (the one synchronisation of a run); else raise _NotFinite."""
+        if not bool(torch.isfinite(x).all()):
+            raise _NotFinite
+        return x
+
+
+def _traced(sampler: Callable[..., torch.Tensor]) -> Callable[..., torch.Tensor]:
+    """Run ``sampler`` bare; if its result is not finite, replay it step by step to say where.
+
+    The replay restores the random state, so it retraces the same path (for a deterministic
+    denoiser) with a check after every evaluation; only a failed run pays for it.
+    """
+    @functools.wraps(sampler)
+    def run(denoiser, x, sigmas, *, generator=None, callback=None, **options):
+        saved = _rng_state(x, generator)
+        try:
+            return sampler(denoiser, x, sigmas, generator=generator, callback=callback, **options)
+        except _NotFinite:
+            _rng_restore(x, generator, saved)
+            token = _TRACING.set(True)
+            try:
+                sampler(denoiser, x, sigmas, generator=generator, **options)
+            except ValueError as err:
+                raise ValueError(f"{sampler.__name__}: {err}") from None
+            finally:
+                _TRACING.reset(token)
+            raise ValueError(f"{sampler.__name__} produced NaN/inf, but a replay did not (is the "
+                             "denoiser random?); sample in float64 or use more steps") from None
+    return run
+
+
+def _rng_state(x: torch.Tensor, generator: torch.Generator | None):
+    if generator is not None:
+        return generator.get_state()
+    if x.device.type == "cuda":
+        return torch.cuda.get_rng_state(x.device)
+    return torch.get_rng_state()
+
+
+def _rng_restore(x: torch.Tensor, generator: torch.Generator | None, state) -> None:
+    if generator is not None:
+        generator.set_state(state)
+    elif x.device.type == "cuda":
+        torch.cuda.set_rng_state(state, x.device)
+    else:
+        torch.set_rng_state(state)
 
 
 def _start(denoiser: DenoiserFn, x: torch.Tensor, sigmas: torch.Tensor,
            generator: torch.Generator | None) -> tuple[torch.Tensor, _Counted]:
     """Everything a sampler validates, once, before its loop: ladder, x, generator, denoiser."""
     check_generator(generator)
-    return check_ladder(x, sigmas), _Counted(denoiser, x)
+    return check_ladder(x, sigmas), _Counted(denoiser, x, _TRACING.get())
 
 
 def _rungs(sigmas: torch.Tensor):
@@ -163,6 +215,7 @@ def _ancestral_split(sigma: float, sigma_next: float, eta: float) -> tuple[float
 # update of the form a + w·(b − a) is one ``torch.lerp(a, b, w)`` (w a Python float), so a step
 # costs one or two elementwise operations on the batch instead of four or five.
 
+@_traced
 @torch.no_grad()
 def sample_ddpm(denoiser: DenoiserFn, x: torch.Tensor, sigmas: torch.Tensor, *,
                 generator: torch.Generator | None = None, callback: Callback = None) -> torch.Tensor:
@@ -179,9 +232,10 @@ def sample_ddpm(denoiser: DenoiserFn, x: torch.Tensor, sigmas: torch.Tensor, *,
         if sigma_next > 0:                                           # 3. posterior noise
             x = torch.add(x, _randn(x, generator), alpha=sigma_next * math.sqrt(1 - ratio2))
         _report(callback, i, sigmas, x, x0_hat, den)
-    return den.finish(x, "sample_ddpm")
+    return den.finish(x)
 
 
+@_traced
 @torch.no_grad()
 def sample_ddim(denoiser: DenoiserFn, x: torch.Tensor, sigmas: torch.Tensor, *,
                 generator: torch.Generator | None = None, callback: Callback = None,
@@ -202,7 +256,7 @@ def sample_ddim(denoiser: DenoiserFn, x: torch.Tensor, sigmas: torch.Tensor, *,
         if eta > 0 and sigma_next > 0:
             x = torch.add(x, _randn(x, generator), alpha=sigma_up)   # random noise
         _report(callback, i, sigmas, x, x0_hat, den)
-    return den.finish(x, "sample_ddim")
+    return den.finish(x)
 
 
 def _karras(denoiser: DenoiserFn, x: torch.Tensor, sigmas: torch.Tensor, generator, callback,
@@ -232,9 +286,10 @@ def _karras(denoiser: DenoiserFn, x: torch.Tensor, sigmas: torch.Tensor, generat
                                alpha=h / (2 * sigma_next))
         x = x_next
         _report(callback, i, sigmas, x, x0_hat, den)
-    return den.finish(x, name)
+    return den.finish(x)
 
 
+@_traced
 @torch.no_grad()
 def sample_euler(denoiser: DenoiserFn, x: torch.Tensor, sigmas: torch.Tensor, *,
                  generator: torch.Generator | None = None, callback: Callback = None,
@@ -249,6 +304,7 @@ def sample_euler(denoiser: DenoiserFn, x: torch.Tensor, sigmas: torch.Tensor, *,
                    heun=False, name="sample_euler")
 
 
+@_traced
 @torch.no_grad()
 def sample_heun(denoiser: DenoiserFn, x: torch.Tensor, sigmas: torch.Tensor, *,
                 generator: torch.Generator | None = None, callback: Callback = None,
@@ -263,6 +319,7 @@ def sample_heun(denoiser: DenoiserFn, x: torch.Tensor, sigmas: torch.Tensor, *,
                    heun=True, name="sample_heun")
 
 
+@_traced
 @torch.no_grad()
 def sample_dpmpp_2m(denoiser: DenoiserFn, x: torch.Tensor, sigmas: torch.Tensor, *,
                     generator: torch.Generator | None = None,
@@ -292,9 +349,10 @@ def sample_dpmpp_2m(denoiser: DenoiserFn, x: torch.Tensor, sigmas: torch.Tensor,
             h_prev = h
         x0_prev, x = x0_hat, x_next
         _report(callback, i, sigmas, x, x0_hat, den)
-    return den.finish(x, "sample_dpmpp_2m")
+    return den.finish(x)
 
 
+@_traced
 @torch.no_grad()
 def sample_pc(denoiser: DenoiserFn, x: torch.Tensor, sigmas: torch.Tensor, *,
               generator: torch.Generator | None = None, callback: Callback = None,
@@ -325,7 +383,7 @@ def sample_pc(denoiser: DenoiserFn, x: torch.Tensor, sigmas: torch.Tensor, *,
                 step_size = 2 * (snr * _norm(z) / _norm(score)) ** 2     # ε_i, Algorithm 5, α = 1
                 x = x + step_size * score + (2 * step_size).sqrt() * z
         _report(callback, i, sigmas, x, x0_hat, den)
-    return den.finish(x, "sample_pc")
+    return den.finish(x)
 
 
 def _norm(t: torch.Tensor) -> torch.Tensor:
