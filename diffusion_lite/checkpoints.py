@@ -64,14 +64,18 @@ def _umask() -> int:
     return mask
 
 
-def _atomic_write(target: pathlib.Path, blob: bytes, mode: int | None) -> None:
-    """Write ``blob`` to a unique temporary file, fsync it, then rename it over ``target``."""
+def _atomic_write(target: pathlib.Path, blob: bytes, mode: int | None, sync: bool = True) -> None:
+    """Write ``blob`` to a unique temporary file, fsync it (``sync``), then rename it over ``target``.
+
+    The rename alone survives a killed process; the fsync also survives a power cut.
+    """
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=target.name + ".", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(blob)
             f.flush()
-            os.fsync(f.fileno())
+            if sync:
+                os.fsync(f.fileno())
         # mkstemp makes the file private (0600); give it the mode a plain open() would have.
         os.chmod(tmp, (0o666 & ~_umask()) if mode is None else mode)
         os.replace(tmp, target)  # atomic: readers see the old file or the whole new one
@@ -136,7 +140,7 @@ def write(path: str | os.PathLike, tensors: dict[str, torch.Tensor], meta: dict)
     tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
     write_file(st, tensors, {"format": FORMAT, "step": str(meta["step"]), "meta": text,
                              "sha256": tensor_digest(tensors)})
-    _atomic_write(js, text.encode(), None)
+    _atomic_write(js, text.encode(), None, sync=False)  # a readable copy: no need to wait for it
 
 
 def _check_meta(meta: object, where: pathlib.Path) -> dict:

@@ -1,0 +1,134 @@
+"""A model cache a classroom can share: loads without a write lock, readable by everyone, two
+processes on a cold cache train once (the second says it waits), a file that no longer fits its
+model is retrained or the error says how, and a cache path that is a file is a clear error."""
+
+import contextlib
+import dataclasses
+import os
+import stat
+import time
+import warnings
+
+import pytest
+import torch
+from torch import nn
+
+from diffusion_lite import pretrained as pt
+
+
+@dataclasses.dataclass(frozen=True)
+class TinyConfig:
+    width: int = 3     # output features of the one linear layer
+    seed: int = 0      # initial weights
+    sleep: float = 0.0  # seconds "training" takes (long enough for a second process to arrive)
+
+
+ARCH = {"extra": 0}  # lets a test change the built architecture without changing the cache key
+
+
+def build(cfg: TinyConfig) -> nn.Module:
+    return nn.Linear(2, cfg.width + ARCH["extra"])
+
+
+def train(cfg: TinyConfig):
+    time.sleep(cfg.sleep)
+    torch.manual_seed(cfg.seed)
+    return build(cfg), {"trained_by": os.getpid()}
+
+
+pt.register("tiny_cache_test", pt.Entry(TinyConfig(), build, train, lambda: "tiny data v1"))
+
+
+@pytest.fixture(autouse=True)
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("DIFFUSION_LITE_CACHE", str(tmp_path / "cache"))
+    ARCH["extra"] = 0
+    return tmp_path / "cache"
+
+
+def test_a_valid_cached_model_loads_without_a_lock(cache, monkeypatch, capsys):
+    first = pt.pretrained("tiny_cache_test")
+    for lock in cache.glob("*.lock"):
+        lock.unlink()
+
+    def no_lock(*args, **kwargs):
+        raise AssertionError("loading a valid file must not take the write lock")
+
+    monkeypatch.setattr(pt, "_exclusive", no_lock)
+    monkeypatch.setattr(pt.os, "access", lambda path, mode: mode != os.W_OK)  # a read-only cache
+    again = pt.pretrained("tiny_cache_test")
+    assert torch.equal(first.weight, again.weight)
+    assert list(cache.glob("*.lock")) == []  # nothing written
+    assert "loaded tiny_cache_test" in capsys.readouterr().out
+
+
+def test_a_read_only_cache_without_the_model_says_what_to_do(cache, monkeypatch):
+    cache.mkdir()
+    monkeypatch.setattr(pt.os, "access", lambda path, mode: mode != os.W_OK)
+    with pytest.raises(ValueError, match="read-only.*DIFFUSION_LITE_CACHE to a writable folder"):
+        pt.pretrained("tiny_cache_test", verbose=False)
+
+
+def test_cached_files_are_readable_by_every_user(cache):
+    old = os.umask(0o077)  # a private umask must not make the shared cache private
+    try:
+        pt.pretrained("tiny_cache_test", verbose=False)
+    finally:
+        os.umask(old)
+    (path,) = cache.glob("*.safetensors")
+    mode = stat.S_IMODE(path.stat().st_mode)
+    assert mode & 0o044 == 0o044, oct(mode)
+
+
+def test_a_file_with_the_right_key_but_another_architecture_is_retrained(cache, monkeypatch):
+    pt.pretrained("tiny_cache_test", verbose=False)
+    ARCH["extra"] = 2  # the model's code changed; its config (and so its key) did not
+    with pytest.warns(UserWarning, match="do not fit.*retraining"):
+        module = pt.pretrained("tiny_cache_test", verbose=False)
+    assert module.weight.shape == (5, 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        pt.pretrained("tiny_cache_test", verbose=False)  # the retrained file now fits
+    ARCH["extra"] = 0
+    monkeypatch.setattr(pt.os, "access", lambda path, mode: mode != os.W_OK)
+    with pytest.raises(ValueError, match=r"(?s)do not fit.*retrain=True"):
+        pt.pretrained("tiny_cache_test", verbose=False)
+
+
+def test_a_cache_path_that_is_a_file_is_a_clear_error(tmp_path, monkeypatch):
+    f = tmp_path / "not_a_folder"
+    f.write_text("x")
+    monkeypatch.setenv("DIFFUSION_LITE_CACHE", str(f))
+    with pytest.raises(ValueError, match="is a file, not a folder"):
+        pt.pretrained("tiny_cache_test")
+
+
+def _child(cfg: TinyConfig, out_path) -> int:
+    """Fork a process that loads (or trains) the model, with its output in ``out_path``."""
+    pid = os.fork()
+    if pid == 0:
+        code = 0
+        try:
+            with open(out_path, "w") as out, contextlib.redirect_stdout(out), \
+                    contextlib.redirect_stderr(out):
+                m = pt.pretrained("tiny_cache_test", cfg)
+                print("weight", m.weight.flatten().tolist(), m.pretrained_info["trained_by"])
+        except BaseException:  # noqa: BLE001
+            code = 1
+        os._exit(code)
+    return pid
+
+
+def test_two_processes_on_a_cold_cache_train_once_and_the_second_says_it_waits(tmp_path):
+    cfg = TinyConfig(sleep=1.5)
+    first = _child(cfg, tmp_path / "a.txt")
+    time.sleep(0.5)  # the first holds the lock and trains
+    second = _child(cfg, tmp_path / "b.txt")
+    for pid in (first, second):
+        _, status = os.waitpid(pid, 0)
+        assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+    a, b = (tmp_path / "a.txt").read_text(), (tmp_path / "b.txt").read_text()
+    assert "training tiny_cache_test" in a and "waiting for another process" in b
+    assert "training tiny_cache_test (no valid" not in b  # it loaded the first one's file
+    weights = [line for text in (a, b) for line in text.splitlines() if line.startswith("weight")]
+    assert len(weights) == 2 and weights[0] == weights[1]  # same weights, trained by the first
