@@ -18,6 +18,7 @@ digit classifier's features (:func:`diffusion_lite.metrics.extract_features`).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -33,6 +34,9 @@ def polynomial_mmd2(real: torch.Tensor, gen: torch.Tensor, *, degree: int = 3,
                     coef: float = 1.0) -> float:
     """Unbiased MMD² with k(a, b) = (aᵀb/d + coef)^degree (U-statistic: diagonals excluded)."""
     x, y = _pair(real, gen, min_n=2)
+    check_int(degree, "degree", minimum=1)
+    if not math.isfinite(coef):
+        raise ValueError(f"coef must be finite, got {coef}")
     d = x.shape[1]
     kxx, kyy, kxy = ((a @ b.T / d + coef) ** degree for a, b in ((x, x), (y, y), (x, y)))
     n, m = len(x), len(y)

@@ -142,6 +142,7 @@ def _traced(sampler: Callable[..., torch.Tensor]) -> Callable[..., torch.Tensor]
     """
     @functools.wraps(sampler)
     def run(denoiser, x, sigmas, *, generator=None, callback=None, **options):
+        check_generator(generator)
         saved = _rng_state(x, generator)
         try:
             return sampler(denoiser, x, sigmas, generator=generator, callback=callback, **options)
