@@ -26,13 +26,11 @@ coefficients are Python floats, and a denoiser that sets ``accepts_float_sigma``
 :class:`~diffusion_lite.denoisers.Denoiser`) receives σ as a Python float; any other denoiser gets a
 ``(B,)`` tensor, made once per σ. Every call's output shape is checked (a tuple comparison); NaN is
 looked for once, at the end, and then traced back to the first evaluation that produced it, without
-a device synchronisation per step.
+a device synchronisation per step (the machinery is in :mod:`~diffusion_lite.sampler_checks`).
 """
 
 from __future__ import annotations
 
-import contextvars
-import functools
 import inspect
 import math
 from collections.abc import Callable
@@ -40,7 +38,8 @@ from collections.abc import Callable
 import torch
 
 from .denoisers import DenoiserFn
-from .utils import check_generator, check_int
+from .sampler_checks import Counted, check_ladder, start, traced
+from .utils import check_int
 
 __all__ = ["SAMPLERS", "sample", "sample_ddpm", "sample_ddim", "sample_euler", "sample_heun",
            "sample_dpmpp_2m", "sample_pc", "nfe_of", "steps_for_nfe", "check_ladder"]
@@ -49,141 +48,6 @@ Callback = Callable[[dict], None] | None
 
 
 # ----------------------------------------------------------------------------- shared helpers
-def check_ladder(x: torch.Tensor, sigmas: torch.Tensor) -> torch.Tensor:
-    """Validate ``x`` and the ladder; return ``sigmas`` on ``x``'s device and dtype.
-
-    A ladder is a 1-D tensor σ_0 > σ_1 > ... > σ_N = 0 with N >= 1 (e.g. ``schedules.karras_sigmas``).
-    """
-    if not isinstance(x, torch.Tensor) or x.ndim < 1 or x.shape[0] == 0:
-        raise TypeError("x must be a tensor of shape (batch, ...) with batch >= 1")
-    if not torch.is_floating_point(x):
-        raise TypeError(f"x must be floating point, got {x.dtype}; use x.double() or x.float()")
-    sigmas = torch.as_tensor(sigmas).to(device=x.device, dtype=x.dtype)
-    if sigmas.ndim != 1 or sigmas.numel() < 2:
-        raise ValueError(f"sigmas must be a 1-D ladder with at least 2 entries (σ_max ... 0), got "
-                         f"shape {tuple(sigmas.shape)}; build one with schedules.karras_sigmas(n, ...)")
-    if not bool(torch.isfinite(sigmas).all()) or bool((sigmas < 0).any()):
-        raise ValueError("sigmas must be finite and >= 0")
-    if not bool((sigmas[1:] < sigmas[:-1]).all()):
-        raise ValueError("sigmas must be strictly decreasing (σ_max first); reverse or deduplicate "
-                         "the ladder, e.g. sigmas.flip(0)")
-    if float(sigmas[-1]) != 0.0:
-        raise ValueError(f"sigmas must end in 0 (the clean sample), got {float(sigmas[-1]):.3g}; "
-                         "append a zero: torch.cat([sigmas, sigmas.new_zeros(1)])")
-    if not bool(torch.isfinite(x).all()):
-        raise ValueError("x contains NaN/inf; start from sigmas[0] * torch.randn(...)")
-    return sigmas
-
-
-_TRACING = contextvars.ContextVar("diffusion_lite_sampler_tracing", default=False)
-
-
-class _NotFinite(Exception):
-    """Raised inside a sampler when its result is not finite; :func:`_traced` then finds where."""
-
-
-class _Counted:
-    """Calls the denoiser, checks the shape of every output and counts evaluations.
-
-    Set up once per sampling run (the boundary); each call then costs one attribute test and one
-    tuple comparison: no tensor work, no device synchronisation. ``trace=True`` (the replay after
-    a non-finite result) also checks every input and output for NaN/inf, step by step.
-    """
-
-    def __init__(self, denoiser: DenoiserFn, x: torch.Tensor, trace: bool = False):
-        if not callable(denoiser):
-            raise TypeError(f"denoiser must be callable as denoiser(x, sigma), got "
-                            f"{type(denoiser).__name__}")
-        self.denoiser, self.nfe, self.shape, self.trace = denoiser, 0, x.shape, trace
-        self.float_sigma = bool(getattr(denoiser, "accepts_float_sigma", False))
-        self.like = x.new_empty(())                 # device and dtype of the (B,) σ tensors
-        self.levels: dict[float, torch.Tensor] = {}  # σ → (B,) tensor, made once per σ
-
-    def __call__(self, x: torch.Tensor, sigma: float) -> torch.Tensor:
-        if self.float_sigma:
-            x0_hat = self.denoiser(x, sigma)
-        else:
-            level = self.levels.get(sigma)
-            if level is None:
-                level = self.levels[sigma] = self.like.new_full((self.shape[0],), sigma)  # (B,)
-            x0_hat = self.denoiser(x, level)
-        self.nfe += 1
-        if not isinstance(x0_hat, torch.Tensor) or x0_hat.shape != self.shape:
-            got = tuple(x0_hat.shape) if isinstance(x0_hat, torch.Tensor) else type(x0_hat).__name__
-            raise ValueError(f"denoiser(x, sigma) must return x0_hat with the shape of x "
-                             f"{tuple(self.shape)}, got {got} at NFE {self.nfe} (σ = {sigma:.4g}); "
-                             "wrap ε/v-prediction nets with diffusion_lite.denoisers first")
-        if self.trace:
-            self._check(x, x0_hat, sigma)
-        return x0_hat
-
-    def _check(self, x: torch.Tensor, x0_hat: torch.Tensor, sigma: float) -> None:
-        where = f"at NFE {self.nfe} (σ = {sigma:.4g})"
-        if not bool(torch.isfinite(x).all()):
-            raise ValueError(f"the sampler's state became NaN/inf before NFE {self.nfe} (σ = "
-                             f"{sigma:.4g}) although the denoiser's outputs were finite: the update "
-                             "overflowed; sample in float64 or use more steps")
-        if not bool(torch.isfinite(x0_hat).all()):
-            raise ValueError(f"the denoiser returned NaN/inf {where}, from a finite input; check "
-                             "that it is finite at that σ, sample in float64, or use more steps")
-
-    def finish(self, x: torch.Tensor) -> torch.Tensor:
-        """Return ``x`` if it is finite (the one synchronisation of a run); else raise _NotFinite."""
-        if not bool(torch.isfinite(x).all()):
-            raise _NotFinite
-        return x
-
-
-def _traced(sampler: Callable[..., torch.Tensor]) -> Callable[..., torch.Tensor]:
-    """Run ``sampler`` bare; if its result is not finite, replay it step by step to say where.
-
-    The replay restores the random state, so it retraces the same path (for a deterministic
-    denoiser) with a check after every evaluation; only a failed run pays for it.
-    """
-    @functools.wraps(sampler)
-    def run(denoiser, x, sigmas, *, generator=None, callback=None, **options):
-        check_generator(generator)
-        saved = _rng_state(x, generator)
-        try:
-            return sampler(denoiser, x, sigmas, generator=generator, callback=callback, **options)
-        except _NotFinite:
-            _rng_restore(x, generator, saved)
-            token = _TRACING.set(True)
-            try:
-                sampler(denoiser, x, sigmas, generator=generator, **options)
-            except ValueError as err:
-                raise ValueError(f"{sampler.__name__}: {err}") from None
-            finally:
-                _TRACING.reset(token)
-            raise ValueError(f"{sampler.__name__} produced NaN/inf, but a replay did not (is the "
-                             "denoiser random?); sample in float64 or use more steps") from None
-    return run
-
-
-def _rng_state(x: torch.Tensor, generator: torch.Generator | None):
-    if generator is not None:
-        return generator.get_state()
-    if x.device.type == "cuda":
-        return torch.cuda.get_rng_state(x.device)
-    return torch.get_rng_state()
-
-
-def _rng_restore(x: torch.Tensor, generator: torch.Generator | None, state) -> None:
-    if generator is not None:
-        generator.set_state(state)
-    elif x.device.type == "cuda":
-        torch.cuda.set_rng_state(state, x.device)
-    else:
-        torch.set_rng_state(state)
-
-
-def _start(denoiser: DenoiserFn, x: torch.Tensor, sigmas: torch.Tensor,
-           generator: torch.Generator | None) -> tuple[torch.Tensor, _Counted]:
-    """Everything a sampler validates, once, before its loop: ladder, x, generator, denoiser."""
-    check_generator(generator)
-    return check_ladder(x, sigmas), _Counted(denoiser, x, _TRACING.get())
-
-
 def _rungs(sigmas: torch.Tensor):
     """(i, (σ_i, σ_{i+1})) as Python floats: step coefficients cost no tensor operations."""
     values = sigmas.tolist()
@@ -195,7 +59,7 @@ def _randn(x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
 
 
 def _report(callback: Callback, i: int, sigmas: torch.Tensor, x: torch.Tensor,
-            x0_hat: torch.Tensor, counted: _Counted) -> None:
+            x0_hat: torch.Tensor, counted: Counted) -> None:
     if callback is not None:
         callback({"i": i, "sigma": sigmas[i], "sigma_next": sigmas[i + 1], "x": x,
                   "x0_hat": x0_hat, "nfe": counted.nfe})
@@ -216,7 +80,7 @@ def _ancestral_split(sigma: float, sigma_next: float, eta: float) -> tuple[float
 # update of the form a + w·(b − a) is one ``torch.lerp(a, b, w)`` (w a Python float), so a step
 # costs one or two elementwise operations on the batch instead of four or five.
 
-@_traced
+@traced
 @torch.no_grad()
 def sample_ddpm(denoiser: DenoiserFn, x: torch.Tensor, sigmas: torch.Tensor, *,
                 generator: torch.Generator | None = None, callback: Callback = None) -> torch.Tensor:
@@ -225,7 +89,7 @@ def sample_ddpm(denoiser: DenoiserFn, x: torch.Tensor, sigmas: torch.Tensor, *,
     In the σ view the posterior is Gaussian with mean x0_hat + (σ'²/σ²)(x − x0_hat) and variance
     σ'²(σ² − σ'²)/σ². One NFE per step.
     """
-    sigmas, den = _start(denoiser, x, sigmas, generator)
+    sigmas, den = start(denoiser, x, sigmas, generator)
     for i, (sigma, sigma_next) in _rungs(sigmas):
         x0_hat = den(x, sigma)                                       # 1. predict x0 (eq. 15)
         ratio2 = (sigma_next / sigma) ** 2
@@ -236,7 +100,7 @@ def sample_ddpm(denoiser: DenoiserFn, x: torch.Tensor, sigmas: torch.Tensor, *,
     return den.finish(x)
 
 
-@_traced
+@traced
 @torch.no_grad()
 def sample_ddim(denoiser: DenoiserFn, x: torch.Tensor, sigmas: torch.Tensor, *,
                 generator: torch.Generator | None = None, callback: Callback = None,
@@ -248,7 +112,7 @@ def sample_ddim(denoiser: DenoiserFn, x: torch.Tensor, sigmas: torch.Tensor, *,
     """
     if not 0.0 <= float(eta) <= 1.0:
         raise ValueError(f"eta must lie in [0, 1] (0 = deterministic DDIM, 1 = DDPM), got {eta}")
-    sigmas, den = _start(denoiser, x, sigmas, generator)
+    sigmas, den = start(denoiser, x, sigmas, generator)
     for i, (sigma, sigma_next) in _rungs(sigmas):
         x0_hat = den(x, sigma)                                       # predicted x0
         sigma_down, sigma_up = _ancestral_split(sigma, sigma_next, eta)
@@ -266,7 +130,7 @@ def _karras(denoiser: DenoiserFn, x: torch.Tensor, sigmas: torch.Tensor, generat
     """Karras et al.'s Algorithm 2 {cite}`karras2022`; ``heun=False`` skips the 2nd-order correction."""
     if s_churn < 0 or s_noise < 0:
         raise ValueError("s_churn and s_noise must be >= 0 (s_churn=0 is the deterministic ODE)")
-    sigmas, den = _start(denoiser, x, sigmas, generator)
+    sigmas, den = start(denoiser, x, sigmas, generator)
     gamma_max = min(s_churn / (len(sigmas) - 1), math.sqrt(2) - 1)
     for i, (sigma, sigma_next) in _rungs(sigmas):
         # Increase noise temporarily: σ_hat = (1 + γ_i) σ_i, x_hat = x + √(σ_hat² − σ²) ε.
@@ -290,7 +154,7 @@ def _karras(denoiser: DenoiserFn, x: torch.Tensor, sigmas: torch.Tensor, generat
     return den.finish(x)
 
 
-@_traced
+@traced
 @torch.no_grad()
 def sample_euler(denoiser: DenoiserFn, x: torch.Tensor, sigmas: torch.Tensor, *,
                  generator: torch.Generator | None = None, callback: Callback = None,
@@ -305,7 +169,7 @@ def sample_euler(denoiser: DenoiserFn, x: torch.Tensor, sigmas: torch.Tensor, *,
                    heun=False, name="sample_euler")
 
 
-@_traced
+@traced
 @torch.no_grad()
 def sample_heun(denoiser: DenoiserFn, x: torch.Tensor, sigmas: torch.Tensor, *,
                 generator: torch.Generator | None = None, callback: Callback = None,
@@ -320,7 +184,7 @@ def sample_heun(denoiser: DenoiserFn, x: torch.Tensor, sigmas: torch.Tensor, *,
                    heun=True, name="sample_heun")
 
 
-@_traced
+@traced
 @torch.no_grad()
 def sample_dpmpp_2m(denoiser: DenoiserFn, x: torch.Tensor, sigmas: torch.Tensor, *,
                     generator: torch.Generator | None = None,
@@ -332,7 +196,7 @@ def sample_dpmpp_2m(denoiser: DenoiserFn, x: torch.Tensor, sigmas: torch.Tensor,
     step and the last (to σ = 0) are first order. One NFE per step.
     ``generator`` is accepted for a uniform signature and unused (the solver is deterministic).
     """
-    sigmas, den = _start(denoiser, x, sigmas, generator)
+    sigmas, den = start(denoiser, x, sigmas, generator)
     x0_prev, h_prev = None, None
     for i, (sigma, sigma_next) in _rungs(sigmas):
         x0_hat = den(x, sigma)                                       # data prediction
@@ -353,7 +217,7 @@ def sample_dpmpp_2m(denoiser: DenoiserFn, x: torch.Tensor, sigmas: torch.Tensor,
     return den.finish(x)
 
 
-@_traced
+@traced
 @torch.no_grad()
 def sample_pc(denoiser: DenoiserFn, x: torch.Tensor, sigmas: torch.Tensor, *,
               generator: torch.Generator | None = None, callback: Callback = None,
@@ -369,7 +233,7 @@ def sample_pc(denoiser: DenoiserFn, x: torch.Tensor, sigmas: torch.Tensor, *,
     check_int(n_corrector, "n_corrector", minimum=0, what="Langevin steps per level")
     if not snr > 0:
         raise ValueError(f"snr must be > 0 (Song et al. use snr=0.16), got {snr!r}")
-    sigmas, den = _start(denoiser, x, sigmas, generator)
+    sigmas, den = start(denoiser, x, sigmas, generator)
     for i, (sigma, sigma_next) in _rungs(sigmas):
         # Predictor: one reverse-diffusion step σ_i → σ_{i+1}; x + (σ² − σ'²) s = lerp(x, D, ·).
         x0_hat = den(x, sigma)
