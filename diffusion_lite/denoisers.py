@@ -161,7 +161,7 @@ class Denoiser(nn.Module):
         elif sigma.shape != (x.shape[0],):
             raise ValueError(f"sigma must be a float or have shape (batch,) = ({x.shape[0]},), "
                              f"got {tuple(sigma.shape)}")
-        sigma = sigma.to(x.dtype)  # (B,)
+        sigma = sigma.to(device=x.device, dtype=x.dtype)  # (B,)
         c_skip, c_out, c_in, c_noise = _coefficients(self.prediction, sigma, self.sigma_data)
         F = self.net(append_dims(c_in, x.ndim) * x, c_noise, labels)  # (B, ...) like x
         return append_dims(c_skip, x.ndim) * x + append_dims(c_out, x.ndim) * F

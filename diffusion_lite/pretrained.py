@@ -279,7 +279,7 @@ def _try_load(name: str, path: pathlib.Path, module: nn.Module, key: str, verbos
         return None
     try:
         with warnings.catch_warnings():
-            if quiet:  # the second look, under the lock: the first already warned
+            if quiet:  # the second look, under the lock: the first one already warned
                 warnings.simplefilter("ignore")
             info = _load(path, module, key)
     except _WrongArchitecture as exc:
@@ -292,7 +292,7 @@ def _try_load(name: str, path: pathlib.Path, module: nn.Module, key: str, verbos
         warnings.warn(f"cached weights {path} have the right key but do not fit the {name!r} model "
                       f"(its code changed without a FORMAT_VERSION bump?); retraining", stacklevel=3)
         return None
-    if info is not None and verbose and not quiet:
+    if info is not None and verbose:
         print(f"loaded {name} from {path}")
     return info
 

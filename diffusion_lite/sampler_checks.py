@@ -130,6 +130,10 @@ def traced(sampler: Callable[..., torch.Tensor]) -> Callable[..., torch.Tensor]:
                 sampler(denoiser, x, sigmas, generator=generator, **options)
             except ValueError as err:
                 raise ValueError(f"{sampler.__name__}: {err}") from None
+            except NotFinite:
+                raise ValueError(f"{sampler.__name__}: the last update overflowed although every "
+                                 "denoiser output was finite; sample in float64 or use more "
+                                 "steps") from None
             finally:
                 _TRACING.reset(token)
             raise ValueError(f"{sampler.__name__} produced NaN/inf, but a replay did not (is the "
@@ -140,6 +144,8 @@ def traced(sampler: Callable[..., torch.Tensor]) -> Callable[..., torch.Tensor]:
 def _rng_state(x: torch.Tensor, generator: torch.Generator | None):
     if generator is not None:
         return generator.get_state()
+    if not isinstance(x, torch.Tensor):
+        return None  # the sampler's own check of x reports this
     if x.device.type == "cuda":
         return torch.cuda.get_rng_state(x.device)
     return torch.get_rng_state()
