@@ -56,11 +56,14 @@ def _check_prediction(prediction: str) -> None:
 
 
 def _check_sigma_data(sigma_data: float) -> float:
-    if not isinstance(sigma_data, (int, float)) or isinstance(sigma_data, bool) \
-            or not math.isfinite(sigma_data) or sigma_data <= 0:
+    try:
+        value = float(sigma_data)  # a number, a numpy scalar or a one-element tensor
+    except (TypeError, ValueError):
+        value = math.nan
+    if isinstance(sigma_data, (bool, str)) or not math.isfinite(value) or value <= 0:
         raise ValueError(f"sigma_data must be a finite number > 0 (the data's standard deviation, "
                          f"e.g. 0.5 for data in [-1, 1]), got {sigma_data!r}")
-    return float(sigma_data)
+    return value
 
 
 def coefficients(prediction: str, sigma: torch.Tensor, sigma_data: float = 0.5
@@ -138,7 +141,11 @@ class Denoiser(nn.Module):
     validate the ladder once, training draws σ > 0).
     """
 
-    accepts_float_sigma = True  # samplers may pass σ as a Python float (the fast path)
+    @property
+    def accepts_float_sigma(self) -> bool:
+        """Samplers may pass σ as a Python float (the fast path). A subclass that overrides
+        ``forward`` gets (B,) tensors unless it sets ``accepts_float_sigma = True`` itself."""
+        return type(self).forward is Denoiser.forward
 
     def __init__(self, net: nn.Module, prediction: str = "edm", sigma_data: float = 0.5) -> None:
         super().__init__()

@@ -181,3 +181,16 @@ def test_an_overflowing_update_is_told_apart_from_a_nan_denoiser():
 
     with pytest.raises(ValueError, match="NFE 3.*denoiser's outputs were finite.*overflowed"):
         samplers.sample_euler(huge, torch.ones(2, 2), torch.tensor([2.0, 1.0, 0.5, 0.0]))
+
+
+def test_a_subclass_that_overrides_forward_gets_tensor_sigmas():
+    seen = []
+
+    class Logged(denoisers.Denoiser):
+        def forward(self, x, sigma, labels=None):
+            seen.append(type(sigma))
+            return super().forward(x, sigma.view(-1), labels)  # written for (B,) tensors
+
+    assert denoisers.Denoiser(net()).accepts_float_sigma
+    samplers.sample_euler(Logged(net()), torch.randn(3, 2), torch.tensor([2.0, 1.0, 0.0]))
+    assert seen == [torch.Tensor, torch.Tensor]
