@@ -11,10 +11,11 @@ interrupted training never leaves a half file under the real name; each file sto
 its tensors, so a truncated or tampered file is detected, reported and retrained instead of loaded.
 Nothing is ever downloaded.
 
-A classroom can share one cache: a valid cached file is loaded without any lock (so a read-only
-folder an instructor prepared works), cached files are readable by every user, and only training
-takes an exclusive lock on ``<file>.lock``: a second process that needs the same model waits for
-the first, says so, and then loads its file. A file with the right key but weights that do not fit
+A classroom can share one cache (the file handling is in :mod:`~diffusion_lite.model_cache`): a
+valid cached file is loaded without any lock (so a read-only folder an instructor prepared works),
+cached files are readable by every user, and only training takes an exclusive lock on
+``<file>.lock``: a second process that needs the same model waits for the first, says so, and then
+loads its file. A file with the right key but weights that do not fit
 the model (its code changed without a ``FORMAT_VERSION`` bump) is retrained. The key covers
 configuration and data, not source code: after a change to a model's code that alters what it
 learns, bump ``FORMAT_VERSION`` so every cached file is retrained.
@@ -31,25 +32,20 @@ Notation (code → notebook):
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import fcntl  # POSIX, like resource below; the course targets Linux/macOS (Windows via WSL)
 import functools
 import hashlib
 import json
-import os
 import pathlib
-import resource
-import sys
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
-from diffusion_lite import checkpoints, data
+from diffusion_lite import data, model_cache
+from diffusion_lite.model_cache import cache_dir
 from diffusion_lite.classifier import ClassifierConfig, DigitClassifier, train_classifier
 from diffusion_lite import training
 from diffusion_lite.denoisers import Denoiser
@@ -60,7 +56,7 @@ __all__ = ["pretrained", "cache_dir", "cache_key", "cache_path", "REGISTRY", "En
            "PROVIDERS", "DigitsUNetConfig", "train_digits_unet", "digits_denoiser",
            "digits_fingerprint"]
 
-FORMAT_VERSION = "1"
+FORMAT_VERSION = model_cache.FORMAT_VERSION
 
 
 @dataclass(frozen=True)
@@ -164,19 +160,6 @@ def _import_providers() -> None:
         importlib.import_module(module)
 
 
-def cache_dir() -> pathlib.Path:
-    """The cache folder: ``$DIFFUSION_LITE_CACHE``, else ``$XDG_CACHE_HOME/diffusion-lite``, else ``~/.cache``."""
-    env = os.environ.get("DIFFUSION_LITE_CACHE")
-    if env:
-        folder = pathlib.Path(env).expanduser()
-        if folder.exists() and not folder.is_dir():
-            raise ValueError(f"DIFFUSION_LITE_CACHE={env!r} is a file, not a folder; point it at "
-                             "a folder (created if missing), e.g. ~/.cache/diffusion-lite, or unset it")
-        return folder
-    base = os.environ.get("XDG_CACHE_HOME") or pathlib.Path.home() / ".cache"
-    return pathlib.Path(base) / "diffusion-lite"
-
-
 def _entry(name: str) -> Entry:
     if name not in REGISTRY:
         _import_providers()
@@ -210,41 +193,6 @@ def cache_path(name: str, config: object | None = None) -> pathlib.Path:
 
 
 
-def _save(path: pathlib.Path, module: nn.Module, key: str, info: dict) -> None:
-    tensors = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
-    meta = {"format": FORMAT_VERSION, "key": key, "sha256": checkpoints.tensor_digest(tensors),
-            "info": json.dumps(info)}
-    # Readable by every user (a class shares the cache), whatever the umask.
-    umask = os.umask(0)
-    os.umask(umask)
-    checkpoints.write_file(path, tensors, meta, mode=(0o666 & ~umask) | 0o444)
-
-
-class _WrongArchitecture(Exception):
-    """The cached file verifies but its tensors do not fit the model built from the config."""
-
-
-def _load(path: pathlib.Path, module: nn.Module, key: str) -> dict | None:
-    """Load verified weights into ``module`` and return the stored info, or None if the file is bad.
-
-    Raises :class:`_WrongArchitecture` when the file is intact but does not fit ``module``.
-    """
-    try:
-        tensors, meta = checkpoints.read_file(path)
-    except ValueError as exc:
-        warnings.warn(f"cached weights {path} are unreadable ({exc}); retraining", stacklevel=3)
-        return None
-    if meta.get("key") != key or meta.get("sha256") != checkpoints.tensor_digest(tensors):
-        warnings.warn(f"cached weights {path} fail their checksum (truncated or modified); "
-                      "retraining", stacklevel=3)
-        return None
-    problems = checkpoints.mismatches(module.state_dict(), tensors)
-    if problems:
-        raise _WrongArchitecture("\n".join(problems[:5]))
-    module.load_state_dict(tensors, strict=True)
-    return json.loads(meta.get("info", "{}"))
-
-
 def pretrained(name: str, config: object | None = None, *, device: torch.device | str | None = None,
                retrain: bool = False, verbose: bool = True) -> nn.Module:
     """Return the trained model ``name``: loaded from the cache, or trained (on CPU) and cached.
@@ -259,89 +207,28 @@ def pretrained(name: str, config: object | None = None, *, device: torch.device 
     key = cache_key(name, config)
     path = cache_dir() / f"{name}-{key[:16]}.safetensors"
     module = entry.build(config)
-    info = None if retrain else _try_load(name, path, module, key, verbose)
+    info = None if retrain else model_cache.try_load(name, path, module, key, verbose)
     if info is None:
-        _check_cache_writable(name, path)
+        model_cache.check_writable(name, path)
         # Two notebooks run side by side (nbval workers) must not both train: the second waits
         # for the first, then loads its file.
-        with _exclusive(path, name, verbose):
-            info = None if retrain else _try_load(name, path, module, key, verbose, quiet=True)
+        with model_cache.exclusive(path, name, verbose):
+            info = None if retrain else model_cache.try_load(name, path, module, key, verbose,
+                                                                quiet=True)
             if info is None:
                 module, info = _train(name, entry, config, path, key, verbose)
     module.pretrained_info = info
     return module.to(device or "cpu").eval()
 
 
-def _try_load(name: str, path: pathlib.Path, module: nn.Module, key: str, verbose: bool,
-              quiet: bool = False) -> dict | None:
-    """The stored info if ``path`` holds valid weights for ``module`` (loaded into it), else None."""
-    if not path.exists():
-        return None
-    try:
-        with warnings.catch_warnings():
-            if quiet:  # the second look, under the lock: the first one already warned
-                warnings.simplefilter("ignore")
-            info = _load(path, module, key)
-    except _WrongArchitecture as exc:
-        if not os.access(path.parent, os.W_OK):
-            raise ValueError(
-                f"cached weights {path} have the right key but do not fit the {name!r} model built "
-                f"from this config (its code changed?):\n{exc}\nThe cache is read-only: set "
-                "DIFFUSION_LITE_CACHE to a writable folder and call pretrained(name, retrain=True), "
-                "or ask whoever prepared the cache to delete the file and re-run it") from None
-        warnings.warn(f"cached weights {path} have the right key but do not fit the {name!r} model "
-                      f"(its code changed without a FORMAT_VERSION bump?); retraining", stacklevel=3)
-        return None
-    if info is not None and verbose:
-        print(f"loaded {name} from {path}")
-    return info
-
-
-def _check_cache_writable(name: str, path: pathlib.Path) -> None:
-    folder = path.parent
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ValueError(f"cannot create the model cache {folder} ({exc.strerror}); set "
-                         "DIFFUSION_LITE_CACHE to a writable folder") from exc
-    if not os.access(folder, os.W_OK):
-        raise ValueError(f"the model cache {folder} is read-only and holds no valid {name!r} "
-                         f"({path.name}); set DIFFUSION_LITE_CACHE to a writable folder (it trains "
-                         f"there once), or ask whoever prepared the cache to run "
-                         f"pretrained({name!r}) there")
-
-
 def _train(name: str, entry: Entry, config: object, path: pathlib.Path, key: str,
            verbose: bool) -> tuple[nn.Module, dict]:
     if verbose:
         print(f"training {name} (no valid cache at {path}); this happens once")
-    t0, c0 = time.perf_counter(), _cpu_seconds()
+    t0, c0 = time.perf_counter(), model_cache.cpu_seconds()
     module, info = entry.train(config)
-    info = {**info, "train_wall_s": time.perf_counter() - t0, "train_cpu_s": _cpu_seconds() - c0}
-    _save(path, module, key, info)
+    info = {**info, "train_wall_s": time.perf_counter() - t0, "train_cpu_s": model_cache.cpu_seconds() - c0}
+    model_cache.save(path, module, key, info)
     return module, info
 
 
-@contextlib.contextmanager
-def _exclusive(path: pathlib.Path, name: str = "", verbose: bool = True):
-    """Hold an advisory POSIX lock on ``<path>.lock`` while the cache entry is checked or written."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    lock_path = path.with_name(path.name + ".lock")
-    with open(lock_path, "a") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            if verbose:
-                print(f"waiting for another process that is training {name or path.name} "
-                      f"(it holds {lock_path}); this one loads its result", file=sys.stderr,
-                      flush=True)
-            fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-
-
-def _cpu_seconds() -> float:
-    r = resource.getrusage(resource.RUSAGE_SELF)
-    return r.ru_utime + r.ru_stime

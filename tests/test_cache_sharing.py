@@ -13,6 +13,7 @@ import pytest
 import torch
 from torch import nn
 
+from diffusion_lite import model_cache
 from diffusion_lite import pretrained as pt
 
 
@@ -54,8 +55,8 @@ def test_a_valid_cached_model_loads_without_a_lock(cache, monkeypatch, capsys):
     def no_lock(*args, **kwargs):
         raise AssertionError("loading a valid file must not take the write lock")
 
-    monkeypatch.setattr(pt, "_exclusive", no_lock)
-    monkeypatch.setattr(pt.os, "access", lambda path, mode: mode != os.W_OK)  # a read-only cache
+    monkeypatch.setattr(model_cache, "exclusive", no_lock)
+    monkeypatch.setattr(model_cache.os, "access", lambda path, mode: mode != os.W_OK)  # a read-only cache
     again = pt.pretrained("tiny_cache_test")
     assert torch.equal(first.weight, again.weight)
     assert list(cache.glob("*.lock")) == []  # nothing written
@@ -64,7 +65,7 @@ def test_a_valid_cached_model_loads_without_a_lock(cache, monkeypatch, capsys):
 
 def test_a_read_only_cache_without_the_model_says_what_to_do(cache, monkeypatch):
     cache.mkdir()
-    monkeypatch.setattr(pt.os, "access", lambda path, mode: mode != os.W_OK)
+    monkeypatch.setattr(model_cache.os, "access", lambda path, mode: mode != os.W_OK)
     with pytest.raises(ValueError, match="read-only.*DIFFUSION_LITE_CACHE to a writable folder"):
         pt.pretrained("tiny_cache_test", verbose=False)
 
@@ -90,7 +91,7 @@ def test_a_file_with_the_right_key_but_another_architecture_is_retrained(cache, 
         warnings.simplefilter("error")
         pt.pretrained("tiny_cache_test", verbose=False)  # the retrained file now fits
     ARCH["extra"] = 0
-    monkeypatch.setattr(pt.os, "access", lambda path, mode: mode != os.W_OK)
+    monkeypatch.setattr(model_cache.os, "access", lambda path, mode: mode != os.W_OK)
     with pytest.raises(ValueError, match=r"(?s)do not fit.*retrain=True"):
         pt.pretrained("tiny_cache_test", verbose=False)
 
