@@ -27,7 +27,6 @@ from .utils import check_int
 __all__ = ["ou_scale_sigma", "ou_marginal", "simulate_ou", "simulate_ou_reverse"]
 
 
-
 def _check_ou(theta: float, D_coef: float) -> None:
     if not theta >= 0:
         raise ValueError(f"theta must be >= 0 (theta = 0 is free diffusion), got {theta}")
