@@ -121,15 +121,17 @@ def _child(cfg: TinyConfig, out_path) -> int:
 
 
 def test_two_processes_on_a_cold_cache_train_once_and_the_second_says_it_waits(tmp_path):
-    cfg = TinyConfig(sleep=1.5)
+    cfg = TinyConfig(sleep=2.0)
     first = _child(cfg, tmp_path / "a.txt")
-    time.sleep(0.5)  # the first holds the lock and trains
+    time.sleep(0.3)  # both are on their way while one of them trains
     second = _child(cfg, tmp_path / "b.txt")
     for pid in (first, second):
         _, status = os.waitpid(pid, 0)
         assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
-    a, b = (tmp_path / "a.txt").read_text(), (tmp_path / "b.txt").read_text()
-    assert "training tiny_cache_test" in a and "waiting for another process" in b
-    assert "training tiny_cache_test (no valid" not in b  # it loaded the first one's file
-    weights = [line for text in (a, b) for line in text.splitlines() if line.startswith("weight")]
-    assert len(weights) == 2 and weights[0] == weights[1]  # same weights, trained by the first
+    outputs = [(tmp_path / name).read_text() for name in ("a.txt", "b.txt")]
+    trained = [text for text in outputs if "training tiny_cache_test (no valid" in text]
+    waited = [text for text in outputs if "waiting for another process" in text]
+    assert len(trained) == 1 and len(waited) == 1 and trained[0] is not waited[0], outputs
+    assert "loaded tiny_cache_test" in waited[0]  # it loaded the other one's file
+    weights = [line for text in outputs for line in text.splitlines() if line.startswith("weight")]
+    assert len(weights) == 2 and weights[0] == weights[1]  # same weights, trained once
