@@ -2,42 +2,21 @@
 processes on a cold cache train once (the second says it waits), a file that no longer fits its
 model is retrained or the error says how, and a cache path that is a file is a clear error."""
 
-import contextlib
-import dataclasses
 import os
+import pathlib
 import stat
-import time
+import subprocess
+import sys
 import warnings
 
 import pytest
 import torch
-from torch import nn
 
 from diffusion_lite import model_cache
 from diffusion_lite import pretrained as pt
+from fault_helper import ARCH  # registers the tiny cached model "tiny_cache_test"
 
-
-@dataclasses.dataclass(frozen=True)
-class TinyConfig:
-    width: int = 3     # output features of the one linear layer
-    seed: int = 0      # initial weights
-    sleep: float = 0.0  # seconds "training" takes (long enough for a second process to arrive)
-
-
-ARCH = {"extra": 0}  # lets a test change the built architecture without changing the cache key
-
-
-def build(cfg: TinyConfig) -> nn.Module:
-    return nn.Linear(2, cfg.width + ARCH["extra"])
-
-
-def train(cfg: TinyConfig):
-    time.sleep(cfg.sleep)
-    torch.manual_seed(cfg.seed)
-    return build(cfg), {"trained_by": os.getpid()}
-
-
-pt.register("tiny_cache_test", pt.Entry(TinyConfig(), build, train, lambda: "tiny data v1"))
+HELPER = pathlib.Path(__file__).with_name("fault_helper.py")
 
 
 @pytest.fixture(autouse=True)
@@ -104,30 +83,11 @@ def test_a_cache_path_that_is_a_file_is_a_clear_error(tmp_path, monkeypatch):
         pt.pretrained("tiny_cache_test")
 
 
-def _child(cfg: TinyConfig, out_path) -> int:
-    """Fork a process that loads (or trains) the model, with its output in ``out_path``."""
-    pid = os.fork()
-    if pid == 0:
-        code = 0
-        try:
-            with open(out_path, "w") as out, contextlib.redirect_stdout(out), \
-                    contextlib.redirect_stderr(out):
-                m = pt.pretrained("tiny_cache_test", cfg)
-                print("weight", m.weight.flatten().tolist(), m.pretrained_info["trained_by"])
-        except BaseException:  # noqa: BLE001
-            code = 1
-        os._exit(code)
-    return pid
-
-
 def test_two_processes_on_a_cold_cache_train_once_and_the_second_says_it_waits(tmp_path):
-    cfg = TinyConfig(sleep=2.0)
-    first = _child(cfg, tmp_path / "a.txt")
-    time.sleep(0.3)  # both are on their way while one of them trains
-    second = _child(cfg, tmp_path / "b.txt")
-    for pid in (first, second):
-        _, status = os.waitpid(pid, 0)
-        assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+    procs = [subprocess.Popen([sys.executable, str(HELPER), "cache", str(tmp_path / "cache"),
+                               str(tmp_path / name), "4.0"]) for name in ("a.txt", "b.txt")]
+    for proc in procs:  # each imports torch (a second or two), then one trains for 4 s
+        assert proc.wait(timeout=300) == 0
     outputs = [(tmp_path / name).read_text() for name in ("a.txt", "b.txt")]
     trained = [text for text in outputs if "training tiny_cache_test (no valid" in text]
     waited = [text for text in outputs if "waiting for another process" in text]
