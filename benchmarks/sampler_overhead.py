@@ -240,7 +240,7 @@ def write_table(rows, net_us, seconds) -> None:
         f"Same network for both (`models.MLP(dim=2, hidden=64, depth=2)`, float32, batch {BATCH}), "
         f"{STEPS} steps, diffusers {diffusers.__version__}, torch {torch.__version__}, one CPU "
         f"thread ({platform.processor() or platform.machine()}, {os.cpu_count()} cores shared with "
-        "other sessions: the machine was loaded, so every figure is a median over "
+        "other sessions, whose load varies, so every figure is a median over "
         f"{REPEATS} interleaved repeats, ours then diffusers'). Overhead = CPU time of the whole "
         "sampling loop minus the CPU time spent inside the network, per NFE, minus the timing "
         f"wrapper's own {FLOOR:.0f} µs per call (measured in a bare loop; it belongs to neither "
