@@ -1,8 +1,10 @@
 # diffusion-lite: every set-up step lives here, so a fresh clone needs only Python >= 3.10 and make.
 #   make test   create/refresh .venv from the pins, then run unit tests + nbval over every notebook
 #   make book   create/refresh .venv, fetch offline web assets, build the site (executes notebooks)
-#   make lab    open JupyterLab on the course (make lab LAB_DIR=student/notebooks LAB_ARGS=--no-browser)
-#   make student  write student copies (solutions removed) to student/
+#   make lab    open JupyterLab on the course (make lab LAB_DIR=student/notebooks LAB_ARGS=--no-browser),
+#               with the course's settings (no news prompt) and its environment as the kernel
+#   make student  write student copies (solutions removed) to student/; a copy you edited is kept
+#               (make student FORCE=1 replaces it, saving yours as .bak)
 #   make cache  train every model the course loads, once (Binder, a class's shared cache, CI)
 #   make bench  time every notebook in a fresh kernel; table -> benchmarks/notebooks.md and README
 #               (make bench BENCH_ARGS="--only 01 --timeout 300")
@@ -59,11 +61,21 @@ web-assets: $(STAMP)
 book: $(STAMP) web-assets
 	$(BIN)/jupyter-book build . --config book/_config.yml --toc book/_toc.yml -W -n --keep-going
 
+# The course's JupyterLab settings (no "get notified about Jupyter news?" prompt) live in
+# lab/overrides.json and are copied where JupyterLab reads overrides in this environment; the
+# kernel "python3" is re-registered with this environment's absolute python, and .venv/bin goes
+# first on PATH, so notebooks run here whatever other Pythons or kernels the machine has.
+LAB_SETTINGS := $(VENV)/share/jupyter/lab/settings
 lab: $(STAMP)
-	$(BIN)/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS) $(LAB_DIR)
+	@mkdir -p $(LAB_SETTINGS) && cp lab/overrides.json $(LAB_SETTINGS)/overrides.json
+	@$(BIN)/python -m ipykernel install --sys-prefix --name python3 \
+		--display-name "Python 3 (diffusion-lite)" > /dev/null
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/jupyter lab \
+		$(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS) $(LAB_DIR)
 
+# FORCE=1 overwrites student copies a learner has edited (each saved as .bak first).
 student: $(STAMP)
-	$(BIN)/python scripts/make_student.py notebooks student
+	$(BIN)/python scripts/make_student.py notebooks student $(if $(filter 1 yes true,$(FORCE)),--force)
 
 # Trains what is missing from the model cache ($$DIFFUSION_LITE_CACHE or ~/.cache/diffusion-lite);
 # with everything cached it only verifies the files.
@@ -73,8 +85,9 @@ cache: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_notebooks.py $(BENCH_ARGS)
 
+# Neither clean nor distclean touches student/: it holds the learners' own work.
 clean:
-	rm -rf _build student
+	rm -rf _build
 
 distclean: clean
 	rm -rf $(VENV) book/_static/vendor

@@ -3,7 +3,7 @@
 Trained once on the training split (``pretrained("digits_classifier")``), it answers two questions
 about generated digits: is a sample asked to be a "3" recognised as a 3 (guidance accuracy), and
 how far is the cloud of samples from the cloud of real digits in the classifier's feature space
-(the Fréchet distance of Heusel et al. 2017, {cite}`heusel2017`, with this small network in place of
+(the Fréchet distance of {cite}`heusel2017`, with this small network in place of
 Inception; the distance itself is ``metrics.frechet_distance``). ``DigitClassifier`` has a ``num_features`` attribute and maps images to features when
 called, so torchmetrics' ``FrechetInceptionDistance(feature=module)`` accepts it.
 

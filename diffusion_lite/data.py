@@ -22,6 +22,8 @@ import math
 
 import torch
 
+from .utils import check_generator, check_int
+
 __all__ = ["TOY_2D", "moons", "swiss_roll", "checkerboard", "gaussian_ring", "gaussian_grid",
            "make_2d", "load_digits", "DIGITS_TEST_EVERY"]
 
@@ -29,11 +31,11 @@ DIGITS_TEST_EVERY = 5  # every 5th image of each class is a test image
 
 
 def _check_n(n: int) -> None:
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be a positive int (number of samples), got {n!r}")
+    check_int(n, "n", minimum=1, what="the number of samples")
 
 
 def _rand(n: int, generator: torch.Generator | None) -> torch.Tensor:
+    check_generator(generator)
     return torch.rand(n, generator=generator, dtype=torch.float64)
 
 
@@ -120,7 +122,7 @@ def make_2d(name: str, n: int, *, generator: torch.Generator | None = None, **pa
 
 def load_digits(split: str = "train", *, dtype: torch.dtype = torch.float32,
                 device: torch.device | str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """scikit-learn's 8×8 digits [pedregosa2011] as ``(images, labels)``.
+    """scikit-learn's 8×8 digits {cite}`pedregosa2011` as ``(images, labels)``.
 
     images: ``(N, 1, 8, 8)`` in [−1, 1] (x = pixel/8 − 1); labels: ``(N,)`` int64.
     ``split`` is ``"train"`` (1442 images), ``"test"`` (355: every 5th image of each class, in

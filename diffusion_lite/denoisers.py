@@ -7,16 +7,25 @@ Every parametrisation is the same formula with different coefficients {cite}`kar
 | prediction | c_skip            | c_out                  | F learns (its target F*)               |
 |------------|-------------------|------------------------|----------------------------------------|
 | ``"x0"``   | 0                 | 1                      | x₀                                     |
-| ``"eps"``  | 1                 | −σ                     | ε                 (Ho et al. 2020)     |
+| ``"eps"``  | 1                 | −σ                     | ε                 {cite}`ho2020`       |
 | ``"v"``    | σ_d²/(σ²+σ_d²)    | −σσ_d/√(σ²+σ_d²)       | (σ_d ε − σ x₀/σ_d)/√(σ²+σ_d²)          |
-| ``"edm"``  | σ_d²/(σ²+σ_d²)    | +σσ_d/√(σ²+σ_d²)       | −v                (Karras et al. 2022) |
+| ``"edm"``  | σ_d²/(σ²+σ_d²)    | +σσ_d/√(σ²+σ_d²)       | −v                {cite}`karras2022`   |
 
 with c_in = 1/√(σ² + σ_d²) and c_noise = ¼ log σ for all four. With σ_d = 1, ``"v"`` is the
-v-prediction of Salimans & Ho (2022), v = α ε − σ_VP x₀ in the VP view (α = 1/√(1+σ²)); EDM's
+v-prediction of {cite}`salimans2022`, v = α ε − σ_VP x₀ in the VP view (α = 1/√(1+σ²)); EDM's
 preconditioning is the same target with the opposite sign and a data scale σ_d.
 
 Since D − x₀ = c_out · (F − F*), the regression ‖F − F*‖² on any target is the x₀ regression
 ‖D − x₀‖² weighted by λ(σ) = 1/c_out(σ)²: the parametrisations differ only in weighting over σ.
+
+Two names, two meanings: :data:`DenoiserFn` is the *type* of the contract (any callable
+``D(x, sigma) -> x0_hat``: a mixture oracle, a lambda, a wrapped network), :class:`Denoiser` is the
+``nn.Module`` wrapper that turns a network into one.
+
+Speed: validation happens once, in the constructor. Called with a Python float σ (what the
+samplers pass to wrappers that say ``accepts_float_sigma``), the four coefficients are Python
+floats and a call costs the network plus two or three elementwise operations; called with a
+``(B,)`` tensor σ (training), the coefficients are tensors. Neither path re-validates σ.
 
 Notation (code → symbol): ``x`` x_σ = x₀ + σε · ``sigma`` σ · ``sigma_data`` σ_d · ``F`` the
 network output · ``x0_hat`` D(x, σ) · ``labels`` y (class, with a null class for guidance).
@@ -24,6 +33,7 @@ network output · ``x0_hat`` D(x, σ) · ``labels`` y (class, with a null class 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
@@ -31,15 +41,29 @@ from torch import nn
 
 from .utils import append_dims, as_sigma
 
-__all__ = ["PREDICTIONS", "coefficients", "to_x0", "from_x0", "target", "Denoiser",
-           "GuidedDenoiser"]
+__all__ = ["PREDICTIONS", "DenoiserFn", "coefficients", "coefficients_at", "to_x0", "from_x0",
+           "target", "Denoiser", "GuidedDenoiser"]
 
 PREDICTIONS = ("x0", "eps", "v", "edm")
+
+DenoiserFn = Callable[..., torch.Tensor]
+"""The contract's type: ``D(x, sigma) -> x0_hat`` with σ a float or a ``(B,)`` tensor."""
 
 
 def _check_prediction(prediction: str) -> None:
     if prediction not in PREDICTIONS:
         raise ValueError(f"unknown prediction {prediction!r}; choose one of {PREDICTIONS}")
+
+
+def _check_sigma_data(sigma_data: float) -> float:
+    try:
+        value = float(sigma_data)  # a number, a numpy scalar or a one-element tensor
+    except (TypeError, ValueError):
+        value = math.nan
+    if isinstance(sigma_data, (bool, str)) or not math.isfinite(value) or value <= 0:
+        raise ValueError(f"sigma_data must be a finite number > 0 (the data's standard deviation, "
+                         f"e.g. 0.5 for data in [-1, 1]), got {sigma_data!r}")
+    return value
 
 
 def coefficients(prediction: str, sigma: torch.Tensor, sigma_data: float = 0.5
@@ -49,8 +73,12 @@ def coefficients(prediction: str, sigma: torch.Tensor, sigma_data: float = 0.5
     D = c_skip x + c_out F(c_in x, c_noise); see the module table {cite}`karras2022`.
     """
     _check_prediction(prediction)
-    if sigma_data <= 0:
-        raise ValueError(f"sigma_data must be > 0, got {sigma_data}")
+    _check_sigma_data(sigma_data)
+    return _coefficients(prediction, sigma, sigma_data)
+
+
+def _coefficients(prediction: str, sigma: torch.Tensor, sigma_data: float):
+    """:func:`coefficients` without validation (the wrapper validated in its constructor)."""
     norm = (sigma**2 + sigma_data**2).sqrt()  # √(σ² + σ_d²)
     c_in = 1 / norm
     c_noise = sigma.clamp_min(1e-20).log() / 4
@@ -62,6 +90,23 @@ def coefficients(prediction: str, sigma: torch.Tensor, sigma_data: float = 0.5
         c_skip = sigma_data**2 / norm**2
         c_out = sigma * sigma_data / norm * (-1 if prediction == "v" else 1)
     return c_skip, c_out, c_in, c_noise
+
+
+def coefficients_at(prediction: str, sigma: float, sigma_data: float = 0.5
+                    ) -> tuple[float, float, float, float]:
+    """:func:`coefficients` for one Python float σ, as Python floats (no tensor operations).
+
+    The same table {cite}`karras2022`; a sampler's step uses this, so preconditioning a whole
+    batch costs nothing beyond the two multiplications that apply it.
+    """
+    norm = math.sqrt(sigma * sigma + sigma_data * sigma_data)
+    c_noise = math.log(max(sigma, 1e-20)) / 4
+    if prediction == "x0":
+        return 0.0, 1.0, 1 / norm, c_noise
+    if prediction == "eps":
+        return 1.0, -sigma, 1 / norm, c_noise
+    sign = -1.0 if prediction == "v" else 1.0
+    return sigma_data**2 / norm**2, sign * sigma * sigma_data / norm, 1 / norm, c_noise
 
 
 def to_x0(F: torch.Tensor, x: torch.Tensor, sigma: float | torch.Tensor, prediction: str,
@@ -91,39 +136,67 @@ class Denoiser(nn.Module):
     """Wrap a network ``net(x, c_noise, labels=None)`` into ``denoiser(x, sigma) -> x0_hat``.
 
     D(x, σ) = c_skip(σ) x + c_out(σ) F(c_in(σ) x, c_noise(σ)) for ``prediction`` in
-    ("x0", "eps", "v", "edm") {cite}`karras2022`. ``sigma`` is a scalar or a ``(B,)`` tensor.
+    ("x0", "eps", "v", "edm") {cite}`karras2022`. ``sigma`` is a Python float (coefficients in
+    Python, no tensor work) or a ``(B,)`` tensor; it is not re-validated on each call (samplers
+    validate the ladder once, training draws σ > 0).
     """
+
+    @property
+    def accepts_float_sigma(self) -> bool:
+        """Samplers may pass σ as a Python float (the fast path). A subclass that overrides
+        ``forward`` gets (B,) tensors unless it sets ``accepts_float_sigma = True`` itself."""
+        return type(self).forward is Denoiser.forward
 
     def __init__(self, net: nn.Module, prediction: str = "edm", sigma_data: float = 0.5) -> None:
         super().__init__()
         _check_prediction(prediction)
-        self.net, self.prediction, self.sigma_data = net, prediction, float(sigma_data)
+        if not callable(net):
+            raise TypeError(f"net must be a network net(x, c_noise, labels=None), got "
+                            f"{type(net).__name__}")
+        self.net, self.prediction = net, prediction
+        self.sigma_data = _check_sigma_data(sigma_data)
+        self._levels: dict[tuple, tuple] = {}  # σ (and batch, dtype, device) → coefficients
 
     def forward(self, x: torch.Tensor, sigma: float | torch.Tensor,
                 labels: torch.Tensor | None = None) -> torch.Tensor:
-        sigma = as_sigma(sigma, x)  # (B,)
-        c_skip, c_out, c_in, c_noise = coefficients(self.prediction, sigma, self.sigma_data)
+        if isinstance(sigma, (float, int)):
+            return self._at_float(x, float(sigma), labels)
+        if not isinstance(sigma, torch.Tensor):  # numpy scalars and arrays, lists
+            sigma = as_sigma(sigma, x)
+        if sigma.ndim == 0:
+            sigma = sigma.expand(x.shape[0])
+        elif sigma.shape != (x.shape[0],):
+            raise ValueError(f"sigma must be a float or have shape (batch,) = ({x.shape[0]},), "
+                             f"got {tuple(sigma.shape)}")
+        sigma = sigma.to(device=x.device, dtype=x.dtype)  # (B,)
+        c_skip, c_out, c_in, c_noise = _coefficients(self.prediction, sigma, self.sigma_data)
         F = self.net(append_dims(c_in, x.ndim) * x, c_noise, labels)  # (B, ...) like x
         return append_dims(c_skip, x.ndim) * x + append_dims(c_out, x.ndim) * F
 
+    def _at_float(self, x: torch.Tensor, sigma: float, labels: torch.Tensor | None) -> torch.Tensor:
+        """The fast path: one σ for the whole batch, coefficients as Python floats."""
+        key = (sigma, x.shape[0], x.dtype, x.device)
+        pre = self._levels.get(key)
+        if pre is None:
+            pre = self._precondition(sigma, x, key)
+        c_skip, c_out, c_in, c_noise = pre
+        F = self.net(x * c_in, c_noise, labels)                       # (B, ...) like x
+        if c_skip == 0.0:
+            return F * c_out if c_out != 1.0 else F
+        return torch.add(x * c_skip if c_skip != 1.0 else x, F, alpha=c_out)  # c_skip x + c_out F
 
-class GuidedDenoiser(nn.Module):
-    """Classifier-free guidance: D_w = D(x, σ, ∅) + w · (D(x, σ, y) − D(x, σ, ∅)).
+    def _precondition(self, sigma: float, x: torch.Tensor, key: tuple) -> tuple:
+        """(c_skip, c_out, c_in, c_noise as a (B,) tensor) for one σ, computed once and kept: a
+        sampler asks for the same few levels again and again (the network must not modify
+        c_noise in place)."""
+        if not sigma >= 0 or math.isinf(sigma):  # checked once per σ, as a float
+            raise ValueError(f"sigma must be finite and >= 0, got {sigma}")
+        c_skip, c_out, c_in, c_noise = coefficients_at(self.prediction, sigma, self.sigma_data)
+        if len(self._levels) >= 4096:  # bounded: a long run of fresh σ's must not grow it forever
+            self._levels.clear()
+        c_noise = torch.full((x.shape[0],), c_noise, dtype=x.dtype, device=x.device)  # (B,)
+        self._levels[key] = pre = (c_skip, c_out, c_in, c_noise)
+        return pre
 
-    ``w = 0`` is unconditional, ``w = 1`` conditional, ``w > 1`` guided {cite}`ho2022cfg`.
-    ``null_label`` is the class index the network was trained on when the label was dropped.
-    """
 
-    def __init__(self, denoiser: Callable[..., torch.Tensor], labels: torch.Tensor,
-                 scale: float, null_label: int) -> None:
-        super().__init__()
-        self.denoiser, self.labels, self.scale, self.null_label = denoiser, labels, scale, null_label
-
-    def forward(self, x: torch.Tensor, sigma: float | torch.Tensor) -> torch.Tensor:
-        if self.labels.shape != (x.shape[0],):
-            raise ValueError(f"labels must have shape ({x.shape[0]},), got {tuple(self.labels.shape)}")
-        null = torch.full_like(self.labels, self.null_label)
-        both = self.denoiser(torch.cat([x, x]), torch.cat([as_sigma(sigma, x)] * 2),
-                             torch.cat([self.labels, null]))  # (2B, ...)
-        cond, uncond = both.chunk(2)
-        return uncond + self.scale * (cond - uncond)
+from .guidance import GuidedDenoiser  # noqa: E402  (lives with cfg_combine; re-exported here)

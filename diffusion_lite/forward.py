@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import torch
 
-from .utils import append_dims, as_sigma, check_shape
+from .utils import append_dims, as_sigma, check_alpha_bar, check_shape
 
 __all__ = ["q_sample", "add_noise", "vp_to_ve", "ve_to_vp", "forward_chain"]
 
@@ -39,14 +39,13 @@ def _per_sample(alpha_bar: torch.Tensor | float, x0: torch.Tensor) -> torch.Tens
     if ab.shape != (x0.shape[0],):
         raise ValueError(f"alpha_bar must be a scalar or have shape (batch,) = ({x0.shape[0]},), "
                          f"got {tuple(ab.shape)}")
-    if not bool(torch.all((ab > 0) & (ab <= 1))):
-        raise ValueError("alpha_bar must lie in (0, 1]; index the schedule with t - 1 for step t")
+    check_alpha_bar(ab)
     return append_dims(ab, x0.ndim)
 
 
 def q_sample(x0: torch.Tensor, alpha_bar: torch.Tensor | float, eps: torch.Tensor | None = None,
              *, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Draw x_t ~ q(x_t | x_0) in closed form: x_t = sqrt(ᾱ_t)·x_0 + sqrt(1 − ᾱ_t)·ε [ho2020].
+    """Draw x_t ~ q(x_t | x_0) in closed form: x_t = sqrt(ᾱ_t)·x_0 + sqrt(1 − ᾱ_t)·ε {cite}`ho2020`.
 
     ``alpha_bar`` is ᾱ_t (scalar or ``(B,)``; for step t of a schedule pass ``alpha_bars[t - 1]``).
     ``eps`` defaults to fresh noise from ``generator``. Returns a tensor shaped like ``x0``.
@@ -58,7 +57,7 @@ def q_sample(x0: torch.Tensor, alpha_bar: torch.Tensor | float, eps: torch.Tenso
 
 def add_noise(x0: torch.Tensor, sigma: torch.Tensor | float, eps: torch.Tensor | None = None,
               *, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Draw x_σ = x_0 + σ·ε, the variance-exploding view [song2021sde; karras2022].
+    """Draw x_σ = x_0 + σ·ε, the variance-exploding view {cite}`song2021sde,karras2022`.
 
     ``sigma`` is a scalar or ``(B,)``; ``eps`` defaults to fresh noise from ``generator``.
     """
@@ -67,7 +66,7 @@ def add_noise(x0: torch.Tensor, sigma: torch.Tensor | float, eps: torch.Tensor |
 
 
 def vp_to_ve(x_t: torch.Tensor, alpha_bar: torch.Tensor | float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Rescale a VP sample to the σ view: (x_t / sqrt(ᾱ), σ) with σ = sqrt((1 − ᾱ)/ᾱ) [karras2022].
+    """Rescale a VP sample to the σ view: (x_t / sqrt(ᾱ), σ) with σ = sqrt((1 − ᾱ)/ᾱ) {cite}`karras2022`.
 
     Returns ``(x_sigma, sigma)``; ``sigma`` has shape ``(B,)``.
     """
@@ -77,7 +76,7 @@ def vp_to_ve(x_t: torch.Tensor, alpha_bar: torch.Tensor | float) -> tuple[torch.
 
 
 def ve_to_vp(x: torch.Tensor, sigma: torch.Tensor | float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Rescale a VE sample to the VP view: (x_σ / sqrt(1 + σ²), ᾱ) with ᾱ = 1/(1 + σ²) [karras2022].
+    """Rescale a VE sample to the VP view: (x_σ / sqrt(1 + σ²), ᾱ) with ᾱ = 1/(1 + σ²) {cite}`karras2022`.
 
     Returns ``(x_t, alpha_bar)``; ``alpha_bar`` has shape ``(B,)``.
     """
@@ -88,7 +87,7 @@ def ve_to_vp(x: torch.Tensor, sigma: torch.Tensor | float) -> tuple[torch.Tensor
 
 def forward_chain(x0: torch.Tensor, betas: torch.Tensor, *, generator: torch.Generator | None = None,
                   return_all: bool = False) -> torch.Tensor:
-    """Run the discrete chain step by step: x_t = sqrt(1 − β_t)·x_{t−1} + sqrt(β_t)·ε_t [ho2020].
+    """Run the discrete chain step by step: x_t = sqrt(1 − β_t)·x_{t−1} + sqrt(β_t)·ε_t {cite}`ho2020`.
 
     This is the Euler–Maruyama discretisation of the OU process dx = −½β x dt + sqrt(β) dW;
     its marginal equals :func:`q_sample` with ᾱ_t = ∏(1 − β_s). Returns x_T, or with

@@ -1,6 +1,6 @@
 """Classifier-free guidance: one wrapper over the denoiser contract, and label dropout for training.
 
-Ho & Salimans 2022 ({cite}`ho2022cfg`) train *one* network both with and without the label: during
+{cite}`ho2022cfg` train *one* network both with and without the label: during
 training each label is replaced by the null class ∅ with probability p_uncond ("label dropout"), so
 the same weights give a conditional denoiser D(x, σ | y) and an unconditional one D(x, σ | ∅).
 At sampling time the two are extrapolated with a guidance scale w:
@@ -13,8 +13,8 @@ are linked by Tweedie's formula, s = (D − x)/σ², the same combination holds 
 paper's ε-parametrisation the paper's weight is our w − 1.
 
 The wrapper that applies the formula inside a sampler, ``GuidedDenoiser(denoiser, labels, w,
-null_label)``, lives with the other wrappers in ``denoisers`` and is re-exported here; it evaluates
-both branches in one batch of 2B.
+null_label)``, lives here next to :func:`cfg_combine` (its one copy of the formula) and is
+re-exported by ``denoisers`` with the other wrappers; it evaluates both branches in one batch of 2B.
 
 Notation (code → notebook):
 
@@ -29,19 +29,23 @@ Notation (code → notebook):
 
 from __future__ import annotations
 
-import torch
+import math
+from collections.abc import Callable
 
-from diffusion_lite.denoisers import GuidedDenoiser  # the wrapper D_w(x, σ), chapter 5's module
+import torch
+from torch import nn
+
+from .utils import as_sigma
 
 __all__ = ["cfg_combine", "drop_labels", "GuidedDenoiser"]
 
 
 def cfg_combine(d_uncond: torch.Tensor, d_cond: torch.Tensor, scale: float) -> torch.Tensor:
-    """The guided prediction D_w = D(x, σ | ∅) + w · (D(x, σ | y) − D(x, σ | ∅)) ({cite}`ho2022cfg`)."""
+    """The guided prediction D_w = D(x, σ | ∅) + w · (D(x, σ | y) − D(x, σ | ∅)) {cite}`ho2022cfg`."""
     if d_uncond.shape != d_cond.shape:
         raise ValueError(f"d_uncond {tuple(d_uncond.shape)} and d_cond {tuple(d_cond.shape)} must "
                          "have the same shape")
-    return d_uncond + scale * (d_cond - d_uncond)
+    return torch.lerp(d_uncond, d_cond, scale)  # d_uncond + w (d_cond − d_uncond), one operation
 
 
 def drop_labels(labels: torch.Tensor, p_uncond: float, null_label: int, *,
@@ -58,6 +62,42 @@ def drop_labels(labels: torch.Tensor, p_uncond: float, null_label: int, *,
     if labels.numel() and int(labels.max()) >= null_label:
         raise ValueError(f"null_label={null_label} collides with a real class; use the number of "
                          "classes K as the null label")
-    u = torch.rand(labels.shape, generator=generator, device=labels.device)
-    return torch.where(u < p_uncond, torch.full_like(labels, null_label), labels)
+    # Draw on the generator's device (a CPU generator may drive training on a GPU), then move.
+    u = torch.rand(labels.shape, generator=generator,
+                   device=generator.device if generator is not None else labels.device)
+    return torch.where(u.to(labels.device) < p_uncond, torch.full_like(labels, null_label), labels)
 
+
+
+class GuidedDenoiser(nn.Module):
+    """Classifier-free guidance: D_w = D(x, σ, ∅) + w · (D(x, σ, y) − D(x, σ, ∅)).
+
+    ``w = 0`` is unconditional, ``w = 1`` conditional, ``w > 1`` guided {cite}`ho2022cfg`.
+    ``null_label`` is the class index the network was trained on when the label was dropped.
+    Both branches run as one batch of 2B; the combination is :func:`cfg_combine`.
+    """
+
+    def __init__(self, denoiser: Callable[..., torch.Tensor], labels: torch.Tensor,
+                 scale: float, null_label: int) -> None:
+        super().__init__()
+        if not callable(denoiser):
+            raise TypeError(f"denoiser must be callable as denoiser(x, sigma, labels), got "
+                            f"{type(denoiser).__name__}")
+        if not isinstance(labels, torch.Tensor) or labels.ndim != 1 \
+                or labels.dtype not in (torch.int32, torch.int64):
+            raise TypeError("labels must be a 1-D integer tensor (one class per sample)")
+        if not math.isfinite(float(scale)):
+            raise ValueError(f"scale must be finite, got {scale}")
+        self.denoiser, self.labels, self.scale, self.null_label = denoiser, labels, scale, null_label
+        # σ as a Python float passes straight through when the inner denoiser takes it.
+        self.accepts_float_sigma = bool(getattr(denoiser, "accepts_float_sigma", False))
+
+    def forward(self, x: torch.Tensor, sigma: float | torch.Tensor) -> torch.Tensor:
+        if self.labels.shape != (x.shape[0],):
+            raise ValueError(f"labels must have shape ({x.shape[0]},), got {tuple(self.labels.shape)}")
+        if not (isinstance(sigma, float) and self.accepts_float_sigma):
+            sigma = torch.cat([as_sigma(sigma, x)] * 2)               # (2B,)
+        y = torch.cat([self.labels, torch.full_like(self.labels, self.null_label)])  # (2B,) y, ∅
+        both = self.denoiser(torch.cat([x, x]), sigma, y.to(x.device))  # (2B, ...)
+        cond, uncond = both.chunk(2)
+        return cfg_combine(uncond, cond, self.scale)

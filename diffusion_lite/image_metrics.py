@@ -41,8 +41,8 @@ def _check_pair(x: torch.Tensor, ref: torch.Tensor, data_range: float, reduction
                          "compare each image with its own reference (same shape)")
     if x.ndim not in (3, 4):
         raise ValueError(f"images must have shape (B, H, W) or (B, C, H, W), got {tuple(x.shape)}")
-    if not (isinstance(data_range, (int, float)) and data_range > 0):
-        raise ValueError(f"data_range must be a positive number (2 for [-1, 1] images), "
+    if not (isinstance(data_range, (int, float)) and 0 < data_range < float("inf")):
+        raise ValueError(f"data_range must be a finite positive number (2 for [-1, 1] images), "
                          f"got {data_range!r}")
     if reduction not in _REDUCTIONS:
         raise ValueError(f"unknown reduction {reduction!r}; choose one of {_REDUCTIONS}")
@@ -74,8 +74,9 @@ def gaussian_window(win_sigma: float = 1.5, truncate: float = 3.5,
 
     The same discretisation as ``scipy.ndimage.gaussian_filter1d``; σ_w = 1.5 gives 11 taps.
     """
-    if win_sigma <= 0 or truncate <= 0:
-        raise ValueError("win_sigma and truncate must be positive")
+    if not (0 < win_sigma < float("inf") and 0 < truncate < float("inf")):
+        raise ValueError(f"win_sigma and truncate must be finite and positive, got {win_sigma}, "
+                         f"{truncate}")
     radius = int(truncate * win_sigma + 0.5)
     k = torch.arange(-radius, radius + 1, dtype=dtype)
     w = torch.exp(-0.5 * (k / win_sigma) ** 2)

@@ -18,12 +18,14 @@ digit classifier's features (:func:`diffusion_lite.metrics.extract_features`).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
 import torch
 
 from .metrics import Estimate, _pair, extract_features
+from .utils import check_int
 
 __all__ = ["polynomial_mmd2", "kid", "feature_kid"]
 
@@ -32,6 +34,9 @@ def polynomial_mmd2(real: torch.Tensor, gen: torch.Tensor, *, degree: int = 3,
                     coef: float = 1.0) -> float:
     """Unbiased MMD² with k(a, b) = (aᵀb/d + coef)^degree (U-statistic: diagonals excluded)."""
     x, y = _pair(real, gen, min_n=2)
+    check_int(degree, "degree", minimum=1)
+    if not math.isfinite(coef):
+        raise ValueError(f"coef must be finite, got {coef}")
     d = x.shape[1]
     kxx, kyy, kxy = ((a @ b.T / d + coef) ** degree for a, b in ((x, x), (y, y), (x, y)))
     n, m = len(x), len(y)
@@ -51,10 +56,8 @@ def kid(real, gen, *, subset_size: int = 1000, n_subsets: int = 100, degree: int
     from scipy.stats import norm
 
     x, y = _pair(real, gen, min_n=2)
-    if not (isinstance(subset_size, int) and subset_size >= 2):
-        raise ValueError(f"subset_size must be an integer >= 2, got {subset_size!r}")
-    if not (isinstance(n_subsets, int) and n_subsets >= 1):
-        raise ValueError(f"n_subsets must be an integer >= 1, got {n_subsets!r}")
+    check_int(subset_size, "subset_size", minimum=2)
+    check_int(n_subsets, "n_subsets", minimum=1)
     if not 0 < level < 1:
         raise ValueError(f"level must be in (0, 1), got {level}")
     m = min(subset_size, len(x), len(y))

@@ -26,18 +26,15 @@ mean: accurate to O(1/σ_max²) when σ_max ≫ the data scale.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 
 import torch
 
+from .denoisers import DenoiserFn
 from .utils import check_finite
 
 __all__ = ["divergence_exact", "divergence_hutchinson", "log_likelihood", "bits_per_dim"]
 
-Denoiser = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-
-
-def divergence_exact(denoiser: Denoiser, x: torch.Tensor, sigma: torch.Tensor
+def divergence_exact(denoiser: DenoiserFn, x: torch.Tensor, sigma: torch.Tensor
                      ) -> tuple[torch.Tensor, torch.Tensor]:
     """D(x, σ) and its exact divergence Σ_i ∂D_i/∂x_i, one backward pass per dimension (small d).
 
@@ -54,7 +51,7 @@ def divergence_exact(denoiser: Denoiser, x: torch.Tensor, sigma: torch.Tensor
     return out.detach(), div
 
 
-def divergence_hutchinson(denoiser: Denoiser, x: torch.Tensor, sigma: torch.Tensor,
+def divergence_hutchinson(denoiser: DenoiserFn, x: torch.Tensor, sigma: torch.Tensor,
                           probes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """D(x, σ) and Hutchinson's unbiased estimate of its divergence, mean_k v_kᵀ (∂D/∂x) v_k.
 
@@ -71,7 +68,7 @@ def divergence_hutchinson(denoiser: Denoiser, x: torch.Tensor, sigma: torch.Tens
     return out.detach(), est / len(probes)
 
 
-def log_likelihood(denoiser: Denoiser, x0: torch.Tensor, *, sigma_min: float = 1e-3,
+def log_likelihood(denoiser: DenoiserFn, x0: torch.Tensor, *, sigma_min: float = 1e-3,
                    sigma_max: float = 500.0, n_steps: int = 400, exact: bool | None = None,
                    n_probes: int = 1, generator: torch.Generator | None = None) -> torch.Tensor:
     """log p₀(x₀) in nats per sample ``(B,)`` by integrating the probability-flow ODE.
@@ -129,7 +126,7 @@ def log_likelihood(denoiser: Denoiser, x0: torch.Tensor, *, sigma_min: float = 1
     return log_prior + ell
 
 
-def bits_per_dim(denoiser: Denoiser, x0: torch.Tensor, **kwargs) -> torch.Tensor:
+def bits_per_dim(denoiser: DenoiserFn, x0: torch.Tensor, **kwargs) -> torch.Tensor:
     """Negative log-likelihood in bits per dimension, −log p₀(x₀) / (d ln 2), per sample ``(B,)``.
 
     A continuous density: for quantised images add a dequantisation term before comparing with

@@ -25,7 +25,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from .utils import check_finite
+from .utils import check_finite, check_int, check_positive
 
 __all__ = ["as_points", "median_bandwidth", "mmd2", "random_projections", "sliced_wasserstein",
            "frechet_distance", "extract_features", "feature_frechet_distance", "PrecisionRecall",
@@ -78,9 +78,7 @@ def mmd2(real, gen, *, bandwidth: float | None = None) -> float:
     h defaults to the median heuristic on the pooled set; fix it when comparing several models.
     """
     x, y = _pair(real, gen, min_n=2)
-    h = median_bandwidth(x, y) if bandwidth is None else float(bandwidth)
-    if h <= 0:
-        raise ValueError(f"bandwidth must be positive, got {h}")
+    h = median_bandwidth(x, y) if bandwidth is None else check_positive(bandwidth, "bandwidth")
     n, m = len(x), len(y)
 
     def k(a, b):
@@ -99,8 +97,8 @@ def mmd2(real, gen, *, bandwidth: float | None = None) -> float:
 def random_projections(d: int, n_projections: int = 128, *,
                        generator: torch.Generator | None = None) -> torch.Tensor:
     """Unit directions θ_l uniform on the sphere S^{d−1}, as the columns of a ``(d, L)`` tensor."""
-    if d < 1 or n_projections < 1:
-        raise ValueError("d and n_projections must be >= 1")
+    check_int(d, "d", minimum=1, what="dimensions per sample")
+    check_int(n_projections, "n_projections", minimum=1)
     theta = torch.randn(d, n_projections, generator=generator, dtype=torch.float64)
     return theta / theta.norm(dim=0, keepdim=True)
 
@@ -133,6 +131,7 @@ def sliced_wasserstein(real, gen, *, projections: torch.Tensor | None = None,
     for a bootstrap or to compare with POT on the same directions.
     """
     x, y = _pair(real, gen)
+    p = check_positive(p, "p")  # the order of W_p: 1 or 2 usually
     if projections is None:
         projections = random_projections(x.shape[1], n_projections, generator=generator)
     projections = torch.as_tensor(projections, dtype=torch.float64)
@@ -203,8 +202,7 @@ def precision_recall(real, gen, *, k: int = 3) -> PrecisionRecall:
     sample; precision = share of generated y_j strictly inside it. Recall swaps the roles
     {cite}`kynkaanniemi2019`.
     """
-    if not isinstance(k, int) or k < 1:
-        raise ValueError(f"k must be a positive int, got {k!r}")
+    check_int(k, "k", minimum=1, what="the neighbour whose distance sets a ball's radius")
     x, y = _pair(real, gen)
     for name, t in (("real", x), ("gen", y)):
         if len(t) <= k:
@@ -268,6 +266,7 @@ def bootstrap_ci(metric: Callable[[torch.Tensor, torch.Tensor], float], real, ge
     from scipy.stats import norm
 
     x, y = _pair(real, gen, min_n=2)
+    check_int(n_boot, "n_boot")
     if n_boot < 20:
         raise ValueError(f"n_boot={n_boot} is too few to estimate a standard error; use >= 20")
     if not 0 < level < 1:

@@ -27,7 +27,7 @@ import math
 
 import torch
 
-from .utils import append_dims, as_sigma, check_finite
+from .utils import append_dims, as_sigma, check_finite, check_generator, check_int
 
 __all__ = ["GaussianMixture", "EmpiricalDenoiser", "ring", "grid", "mixture_1d", "lopsided"]
 
@@ -155,8 +155,8 @@ class GaussianMixture:
         ``dtype`` (default: torch's default dtype) on ``device``. With ``return_labels`` also
         returns the component index of every sample, shape (n,).
         """
-        if not isinstance(n, int) or isinstance(n, bool) or n < 0:
-            raise ValueError(f"n must be a non-negative int, got {n!r}")
+        check_int(n, "n", minimum=0, what="the number of samples")
+        check_generator(generator)
         labels = torch.multinomial(self.weights, n, replacement=True, generator=generator)
         eps = torch.randn(n, self.dim, generator=generator, dtype=torch.float64)  # (n, d)
         x0 = self.means[labels] + self.variances[labels].sqrt() * eps  # (n, d)

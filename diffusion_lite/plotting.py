@@ -27,6 +27,8 @@ import numpy as np
 from matplotlib.animation import FuncAnimation
 from matplotlib.figure import Figure
 
+from .utils import check_int
+
 __all__ = ["COLORS", "use_style", "figure_grid", "animate", "slider"]
 
 # Okabe–Ito colours: distinguishable with the common colour-vision deficiencies.
@@ -83,8 +85,7 @@ def _check_draw(draw: Draw, values: Sequence, panels: int) -> list:
     values = list(values)
     if not values:
         raise ValueError("values is empty: give at least one value to draw")
-    if not isinstance(panels, int) or panels < 1:
-        raise ValueError(f"panels must be an int >= 1, got {panels!r}")
+    check_int(panels, "panels", minimum=1)
     return values
 
 

@@ -5,10 +5,18 @@ loads them otherwise. The cache key is a SHA-256 of the model name, the cache fo
 the configuration (nested dataclasses included) and a fingerprint of the training data, so changing
 any of them trains a new model instead of loading a stale one. Weights are safetensors files (no
 pickle) in a user cache folder — ``$DIFFUSION_LITE_CACHE`` if set, else
-``$XDG_CACHE_HOME/diffusion-lite`` or ``~/.cache/diffusion-lite``. Files are written to a temporary
-name and renamed with ``os.replace`` (atomic), so an interrupted training never leaves a half file
-under the real name; each file stores a SHA-256 of its tensors, so a truncated or tampered file is
-detected, reported and retrained instead of loaded. Nothing is ever downloaded. The key covers
+``$XDG_CACHE_HOME/diffusion-lite`` or ``~/.cache/diffusion-lite``. Files are written and read
+through :mod:`~diffusion_lite.checkpoints` (a temporary name, then an atomic ``os.replace``), so an
+interrupted training never leaves a half file under the real name; each file stores a SHA-256 of
+its tensors, so a truncated or tampered file is detected, reported and retrained instead of loaded.
+Nothing is ever downloaded.
+
+A classroom can share one cache (the file handling is in :mod:`~diffusion_lite.model_cache`): a
+valid cached file is loaded without any lock (so a read-only folder an instructor prepared works),
+cached files are readable by every user, and only training takes an exclusive lock on
+``<file>.lock``: a second process that needs the same model waits for the first, says so, and then
+loads its file. A file with the right key but weights that do not fit
+the model (its code changed without a ``FORMAT_VERSION`` bump) is retrained. The key covers
 configuration and data, not source code: after a change to a model's code that alters what it
 learns, bump ``FORMAT_VERSION`` so every cached file is retrained.
 
@@ -24,27 +32,21 @@ Notation (code → notebook):
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import fcntl  # POSIX, like resource below; the course targets Linux/macOS (Windows via WSL)
 import functools
 import hashlib
 import json
 import os
 import pathlib
-import resource
-import tempfile
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
 from torch import nn
 
-from diffusion_lite import data
+from diffusion_lite import data, model_cache
+from diffusion_lite.model_cache import cache_dir
 from diffusion_lite.classifier import ClassifierConfig, DigitClassifier, train_classifier
 from diffusion_lite import training
 from diffusion_lite.denoisers import Denoiser
@@ -55,7 +57,7 @@ __all__ = ["pretrained", "cache_dir", "cache_key", "cache_path", "REGISTRY", "En
            "PROVIDERS", "DigitsUNetConfig", "train_digits_unet", "digits_denoiser",
            "digits_fingerprint"]
 
-FORMAT_VERSION = "1"
+FORMAT_VERSION = model_cache.FORMAT_VERSION
 
 
 @dataclass(frozen=True)
@@ -161,15 +163,6 @@ def _import_providers() -> None:
         importlib.import_module(module)
 
 
-def cache_dir() -> pathlib.Path:
-    """The cache folder: ``$DIFFUSION_LITE_CACHE``, else ``$XDG_CACHE_HOME/diffusion-lite``, else ``~/.cache``."""
-    env = os.environ.get("DIFFUSION_LITE_CACHE")
-    if env:
-        return pathlib.Path(env).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or pathlib.Path.home() / ".cache"
-    return pathlib.Path(base) / "diffusion-lite"
-
-
 def _entry(name: str) -> Entry:
     if name not in REGISTRY:
         _import_providers()
@@ -201,46 +194,6 @@ def cache_path(name: str, config: object | None = None) -> pathlib.Path:
     return cache_dir() / f"{name}-{cache_key(name, config)[:16]}.safetensors"
 
 
-def _tensor_digest(tensors: dict[str, torch.Tensor]) -> str:
-    h = hashlib.sha256()
-    for k in sorted(tensors):
-        t = tensors[k].detach().cpu().contiguous()
-        h.update(f"{k}|{t.dtype}|{tuple(t.shape)}|".encode())
-        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
-    return h.hexdigest()
-
-
-def _save(path: pathlib.Path, module: nn.Module, key: str, info: dict) -> None:
-    tensors = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
-    meta = {"format": FORMAT_VERSION, "key": key, "sha256": _tensor_digest(tensors),
-            "info": json.dumps(info)}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata=meta)
-        os.replace(tmp, path)  # atomic: readers see the old file or the whole new one
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-def _load(path: pathlib.Path, module: nn.Module, key: str) -> dict | None:
-    """Load verified weights into ``module`` and return the stored info, or None if the file is bad."""
-    try:
-        tensors = load_file(str(path))
-        with open(path, "rb") as f:  # the metadata lives in the JSON header
-            header = json.loads(f.read(int.from_bytes(f.read(8), "little")))
-        meta = header.get("__metadata__", {})
-    except (SafetensorError, OSError, ValueError, json.JSONDecodeError) as exc:
-        warnings.warn(f"cached weights {path} are unreadable ({exc}); retraining", stacklevel=3)
-        return None
-    if meta.get("key") != key or meta.get("sha256") != _tensor_digest(tensors):
-        warnings.warn(f"cached weights {path} fail their checksum (truncated or modified); "
-                      "retraining", stacklevel=3)
-        return None
-    module.load_state_dict(tensors, strict=True)
-    return json.loads(meta.get("info", "{}"))
 
 
 def pretrained(name: str, config: object | None = None, *, device: torch.device | str | None = None,
@@ -249,47 +202,40 @@ def pretrained(name: str, config: object | None = None, *, device: torch.device 
 
     ``config`` defaults to the registered default; any field change gives a new cache key and hence
     a new training run. The module is returned in eval mode on ``device`` (default CPU), with the
-    stored metadata (loss history, training seconds) in ``module.pretrained_info``.
+    stored metadata (loss history, training seconds) in ``module.pretrained_info``. A valid cached
+    file loads without a lock (a read-only cache works); training holds ``<file>.lock``.
     """
     entry = _entry(name)
     config = entry.default_config if config is None else config
     key = cache_key(name, config)
     path = cache_dir() / f"{name}-{key[:16]}.safetensors"
     module = entry.build(config)
-    # Two notebooks run side by side (nbval workers) must not both train: the second waits for the
-    # first, then loads its file.
-    with _exclusive(path):
-        info = None if retrain or not path.exists() else _load(path, module, key)
-        if info is None:
-            if os.environ.get("DIFFUSION_LITE_NO_TRAIN"):
-                raise RuntimeError(f"{name!r} is not in the model cache {cache_dir()} and "
-                                   "DIFFUSION_LITE_NO_TRAIN is set; fill the cache first with "
-                                   "`make cache` (python -m diffusion_lite.warmup)")
-            if verbose:
-                print(f"training {name} (no valid cache at {path}); this happens once")
-            t0, c0 = time.perf_counter(), _cpu_seconds()
-            module, info = entry.train(config)
-            info = {**info, "train_wall_s": time.perf_counter() - t0,
-                    "train_cpu_s": _cpu_seconds() - c0}
-            _save(path, module, key, info)
-        elif verbose:
-            print(f"loaded {name} from {path}")
+    info = None if retrain else model_cache.try_load(name, path, module, key, verbose)
+    if info is None:
+        if os.environ.get("DIFFUSION_LITE_NO_TRAIN"):
+            raise RuntimeError(f"{name!r} is not in the model cache {cache_dir()} and "
+                               "DIFFUSION_LITE_NO_TRAIN is set; fill the cache first with "
+                               "`make cache` (python -m diffusion_lite.warmup)")
+        model_cache.check_writable(name, path)
+        # Two notebooks run side by side (nbval workers) must not both train: the second waits
+        # for the first, then loads its file.
+        with model_cache.exclusive(path, name, verbose):
+            info = None if retrain else model_cache.try_load(name, path, module, key, verbose,
+                                                                quiet=True)
+            if info is None:
+                module, info = _train(name, entry, config, path, key, verbose)
     module.pretrained_info = info
     return module.to(device or "cpu").eval()
 
 
-@contextlib.contextmanager
-def _exclusive(path: pathlib.Path):
-    """Hold an advisory POSIX lock on ``<path>.lock`` while the cache entry is checked or written."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_name(path.name + ".lock"), "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+def _train(name: str, entry: Entry, config: object, path: pathlib.Path, key: str,
+           verbose: bool) -> tuple[nn.Module, dict]:
+    if verbose:
+        print(f"training {name} (no valid cache at {path}); this happens once")
+    t0, c0 = time.perf_counter(), model_cache.cpu_seconds()
+    module, info = entry.train(config)
+    info = {**info, "train_wall_s": time.perf_counter() - t0, "train_cpu_s": model_cache.cpu_seconds() - c0}
+    model_cache.save(path, module, key, info)
+    return module, info
 
 
-def _cpu_seconds() -> float:
-    r = resource.getrusage(resource.RUSAGE_SELF)
-    return r.ru_utime + r.ru_stime

@@ -22,6 +22,8 @@ import math
 
 import torch
 
+from .utils import check_alpha_bar, check_int
+
 __all__ = [
     "SCHEDULES",
     "get_betas",
@@ -42,14 +44,11 @@ _MAX_BETA = 0.999  # Nichol & Dhariwal clip β_t at 0.999 so the last step is no
 
 
 def _check_T(T: int) -> None:
-    if isinstance(T, bool) or not isinstance(T, int):
-        raise TypeError(f"T must be an int (the number of forward steps), got {type(T).__name__}")
-    if T < 1:
-        raise ValueError(f"T must be >= 1 (the number of forward steps), got {T}")
+    check_int(T, "T", minimum=1, what="the number of forward steps")
 
 
 def alpha_bar_from_betas(betas: torch.Tensor) -> torch.Tensor:
-    """ᾱ_t = ∏_{s≤t} (1 − β_s) in float64 [ho2020]; every β must lie in (0, 1)."""
+    """ᾱ_t = ∏_{s≤t} (1 − β_s) in float64 {cite}`ho2020`; every β must lie in (0, 1)."""
     betas = torch.as_tensor(betas, dtype=_F64)
     if betas.ndim != 1 or betas.numel() == 0:
         raise ValueError(f"betas must be a non-empty 1D tensor, got shape {tuple(betas.shape)}")
@@ -67,8 +66,7 @@ def betas_from_alpha_bar(alpha_bar: torch.Tensor) -> torch.Tensor:
     alpha_bar = torch.as_tensor(alpha_bar, dtype=_F64)
     if alpha_bar.ndim != 1 or alpha_bar.numel() == 0:
         raise ValueError(f"alpha_bar must be a non-empty 1D tensor, got shape {tuple(alpha_bar.shape)}")
-    if not bool(torch.all((alpha_bar > 0) & (alpha_bar <= 1))):
-        raise ValueError("alpha_bar must lie in (0, 1]; ᾱ = 0 would mean infinite noise (σ = ∞)")
+    check_alpha_bar(alpha_bar, "(ᾱ = 0 would mean infinite noise, σ = ∞)")
     prev = torch.cat([alpha_bar.new_ones(1), alpha_bar[:-1]])
     if not bool(torch.all(alpha_bar < prev)):
         i = int(torch.nonzero(alpha_bar >= prev)[0])
@@ -110,7 +108,7 @@ def _cosine_betas(T: int, s: float = 0.008) -> torch.Tensor:
 
 def _sigmoid_betas(T: int, start: float = -3.0, end: float = 3.0, tau: float = 1.0) -> torch.Tensor:
     # ᾱ(u) = (v(end) − v(u))/(v(end) − v(start)), v(u) = sigmoid((start + u(end − start))/τ)
-    # (Jabri et al. 2023, Algorithm "sigmoid_schedule").
+    # ({cite}`jabri2023`, Algorithm "sigmoid_schedule").
     if not (end > start and tau > 0):
         raise ValueError(f"the sigmoid schedule needs end > start and tau > 0, got {start}, {end}, {tau}")
     u = torch.linspace(0.0, 1.0, T + 1, dtype=_F64)
@@ -126,9 +124,9 @@ _BUILDERS = {"linear": _linear_betas, "cosine": _cosine_betas, "sigmoid": _sigmo
 def get_betas(name: str, T: int, **params: float) -> torch.Tensor:
     """β_1..β_T of schedule ``name`` (``"linear"``, ``"cosine"``, ``"sigmoid"``), shape ``(T,)``.
 
-    linear: β_t evenly spaced from ``beta_start`` to ``beta_end`` (×1000/T) [ho2020];
-    cosine: ᾱ(u) ∝ cos²(π/2 · (u + s)/(1 + s)) [nichol2021]; sigmoid: ᾱ(u) a rescaled
-    decreasing sigmoid [jabri2023]. β is clipped at 0.999 for the last two.
+    linear: β_t evenly spaced from ``beta_start`` to ``beta_end`` (×1000/T) {cite}`ho2020`;
+    cosine: ᾱ(u) ∝ cos²(π/2 · (u + s)/(1 + s)) {cite}`nichol2021`; sigmoid: ᾱ(u) a rescaled
+    decreasing sigmoid {cite}`jabri2023`. β is clipped at 0.999 for the last two.
     """
     if name not in _BUILDERS:
         raise ValueError(f"unknown schedule {name!r}; choose one of {SCHEDULES}")
@@ -144,20 +142,19 @@ def get_betas(name: str, T: int, **params: float) -> torch.Tensor:
 
 
 def get_alpha_bar(name: str, T: int, **params: float) -> torch.Tensor:
-    """ᾱ_1..ᾱ_T of schedule ``name``, float64, shape ``(T,)``: ᾱ_t = ∏_{s≤t}(1 − β_s) [ho2020]."""
+    """ᾱ_1..ᾱ_T of schedule ``name``, float64, shape ``(T,)``: ᾱ_t = ∏_{s≤t}(1 − β_s) {cite}`ho2020`."""
     return alpha_bar_from_betas(get_betas(name, T, **params))
 
 
 def sigma_from_alpha_bar(alpha_bar: torch.Tensor | float) -> torch.Tensor:
-    """σ = sqrt((1 − ᾱ)/ᾱ): the VE noise level of a VP sample divided by sqrt(ᾱ) [karras2022]."""
+    """σ = sqrt((1 − ᾱ)/ᾱ): the VE noise level of a VP sample divided by sqrt(ᾱ) {cite}`karras2022`."""
     ab = torch.as_tensor(alpha_bar, dtype=_F64)
-    if not bool(torch.all((ab > 0) & (ab <= 1))):
-        raise ValueError("alpha_bar must lie in (0, 1] to convert it to a noise level sigma")
+    check_alpha_bar(ab, "to convert it to a noise level sigma")
     return torch.sqrt((1.0 - ab) / ab)
 
 
 def alpha_bar_from_sigma(sigma: torch.Tensor | float) -> torch.Tensor:
-    """ᾱ = 1/(1 + σ²), the inverse of :func:`sigma_from_alpha_bar` [karras2022].
+    """ᾱ = 1/(1 + σ²), the inverse of :func:`sigma_from_alpha_bar` {cite}`karras2022`.
 
     For tiny σ, ᾱ rounds towards 1 and σ cannot be recovered from it to full precision (relative
     error about 1e-16/σ²): keep σ itself when working near σ = 0.
@@ -169,30 +166,27 @@ def alpha_bar_from_sigma(sigma: torch.Tensor | float) -> torch.Tensor:
 
 
 def snr(alpha_bar: torch.Tensor | float) -> torch.Tensor:
-    """SNR = ᾱ/(1 − ᾱ) = 1/σ² [kingma2021]; infinite at ᾱ = 1 (no noise)."""
+    """SNR = ᾱ/(1 − ᾱ) = 1/σ² {cite}`kingma2021`; infinite at ᾱ = 1 (no noise)."""
     ab = torch.as_tensor(alpha_bar, dtype=_F64)
-    if not bool(torch.all((ab > 0) & (ab <= 1))):
-        raise ValueError("alpha_bar must lie in (0, 1] to compute an SNR")
+    check_alpha_bar(ab, "to compute an SNR")
     return ab / (1.0 - ab)
 
 
 def log_snr(alpha_bar: torch.Tensor | float) -> torch.Tensor:
-    """λ = log SNR = log ᾱ − log(1 − ᾱ) = −2 log σ [kingma2021]."""
+    """λ = log SNR = log ᾱ − log(1 − ᾱ) = −2 log σ {cite}`kingma2021`."""
     ab = torch.as_tensor(alpha_bar, dtype=_F64)
-    if not bool(torch.all((ab > 0) & (ab <= 1))):
-        raise ValueError("alpha_bar must lie in (0, 1] to compute a log-SNR")
+    check_alpha_bar(ab, "to compute a log-SNR")
     return torch.log(ab) - torch.log1p(-ab)
 
 
 def karras_sigmas(n: int, sigma_min: float = 0.002, sigma_max: float = 80.0,
                   rho: float = 7.0) -> torch.Tensor:
-    """Decreasing σ ladder of ``n`` levels plus a final 0, shape ``(n + 1,)`` [karras2022].
+    """Decreasing σ ladder of ``n`` levels plus a final 0, shape ``(n + 1,)`` {cite}`karras2022`.
 
     σ_i = (σ_max^{1/ρ} + i/(n − 1) · (σ_min^{1/ρ} − σ_max^{1/ρ}))^ρ for i = 0..n−1, then σ_n = 0
     (EDM eq. 5). ρ = 7 spends more steps at small σ; ρ = 1 is evenly spaced.
     """
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be an int >= 1 (the number of noise levels), got {n!r}")
+    check_int(n, "n", minimum=1, what="the number of noise levels")
     if not 0 < sigma_min <= sigma_max or not math.isfinite(sigma_max):
         raise ValueError(f"need 0 < sigma_min <= sigma_max < inf, got {sigma_min}, {sigma_max}")
     if not rho > 0:
@@ -207,8 +201,8 @@ def karras_sigmas(n: int, sigma_min: float = 0.002, sigma_max: float = 80.0,
 def schedule_sigmas(name: str, T: int, **params: float) -> torch.Tensor:
     """The σ ladder of a discrete VP schedule: σ_T, …, σ_1, 0 (decreasing, shape ``(T + 1,)``).
 
-    σ_t = sqrt((1 − ᾱ_t)/ᾱ_t) [karras2022]: the ladder a σ-view sampler walks down to
-    reproduce the discrete process of [ho2020].
+    σ_t = sqrt((1 − ᾱ_t)/ᾱ_t) {cite}`karras2022`: the ladder a σ-view sampler walks down to
+    reproduce the discrete process of {cite}`ho2020`.
     """
     sigmas = sigma_from_alpha_bar(get_alpha_bar(name, T, **params)).flip(0)
     return torch.cat([sigmas, sigmas.new_zeros(1)])

@@ -17,8 +17,7 @@ import copy
 import math
 import sys
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
-from typing import ClassVar
+from dataclasses import dataclass, field, fields
 
 import torch
 from torch import nn
@@ -26,61 +25,13 @@ from tqdm.auto import tqdm
 
 from . import checkpoints
 from .denoisers import Denoiser
+from .guidance import drop_labels
+from .losses import _draw, denoising_loss, weighted_loss
 from .models import MLP
-from .losses import LogNormalSigma, LogUniformSigma, _draw, denoising_loss, weighted_loss
+from .train_config import TrainConfig, sigma_dist_from_config
 
 __all__ = ["TrainConfig", "TrainResult", "TrainingDivergedError", "train", "sigma_dist_from_config",
            "save_checkpoint", "load_checkpoint", "default_2d"]
-
-
-@dataclass
-class TrainConfig:
-    steps: int = 2000                 # optimiser steps of the whole run (a resume continues to here)
-    batch_size: int = 512             # samples per step, drawn with replacement
-    lr: float = 3e-3                  # peak Adam learning rate η
-    lr_warmup: int = 100              # steps of linear warm-up from 0 to η
-    lr_decay: str = "cosine"          # "cosine" (to 0 at `steps`) or "constant"
-    ema_decay: float = 0.995          # β of the EMA θ̄ ← β θ̄ + (1−β) θ (warmed up: min(β, (1+t)/(10+t)))
-    grad_clip: float | None = 1.0     # clip the gradient norm to this (None: no clipping)
-    prediction: str = "edm"           # what the network predicts: "x0", "eps", "v" or "edm"
-    weighting: str | None = None      # λ(σ) on ‖D − x₀‖²; None: the prediction's own, 1/c_out²
-    sigma_data: float = 0.5           # σ_d, the data's standard deviation (preconditioning)
-    sigma_dist: str = "lognormal"     # p_train(σ): "lognormal" (p_mean, p_std) or "loguniform"
-    p_mean: float = -1.2              # mean of ln σ for "lognormal"
-    p_std: float = 1.2                # std of ln σ for "lognormal"
-    sigma_min: float = 0.002          # lower end for "loguniform"
-    sigma_max: float = 80.0           # upper end for "loguniform"
-    label_dropout: float = 0.0        # probability a label is replaced by `null_label` (guidance)
-    null_label: int | None = None     # the "no class" label; required when label_dropout > 0
-    seed: int = 0                     # seeds the one generator behind batches, σ, ε and drops
-    checkpoint_every: int = 0         # save every this many steps (0: only at the end)
-    progress: bool | None = None      # progress bar: None shows it only when interactive
-    # Fields a resumed run may change without changing what was computed so far.
-    RESUMABLE: ClassVar[tuple] = ("steps", "checkpoint_every", "progress")
-
-    def __post_init__(self) -> None:
-        if self.steps < 0 or self.batch_size <= 0 or self.lr <= 0:
-            raise ValueError("steps must be >= 0, batch_size and lr > 0")
-        if self.lr_decay not in ("cosine", "constant"):
-            raise ValueError(f"unknown lr_decay {self.lr_decay!r}; choose 'cosine' or 'constant'")
-        if not 0 <= self.ema_decay < 1:
-            raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
-        if self.label_dropout > 0 and self.null_label is None:
-            raise ValueError("label_dropout > 0 needs null_label (the class index meaning 'none')")
-        sigma_dist_from_config(self)  # fail now, not at step 1
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-def sigma_dist_from_config(config: TrainConfig):
-    """The noise-level distribution p_train(σ) a config names."""
-    if config.sigma_dist == "lognormal":
-        return LogNormalSigma(config.p_mean, config.p_std)
-    if config.sigma_dist == "loguniform":
-        return LogUniformSigma(config.sigma_min, config.sigma_max)
-    raise ValueError(f"unknown sigma_dist {config.sigma_dist!r}; choose 'lognormal' or "
-                     "'loguniform' (or pass sigma_dist=... to train)")
 
 
 class TrainingDivergedError(FloatingPointError):
@@ -118,12 +69,46 @@ def _batch(data, labels, n, generator, device):
     if isinstance(data, torch.Tensor):
         idx = torch.randint(data.shape[0], (n,), generator=generator)  # (n,)
         x0, y = data[idx], None if labels is None else labels[idx]
-    elif callable(data):
+    else:
         out = data(n, generator=generator)
         x0, y = out if isinstance(out, tuple) else (out, None)
+    return x0.to(device), None if y is None else y.to(device)
+
+
+def _check_data(data, labels, config: TrainConfig, dtype: torch.dtype) -> None:
+    """Validate what train() is given, once, with errors that name the fix."""
+    if isinstance(data, torch.Tensor):
+        if data.ndim < 2 or data.shape[0] == 0:
+            raise ValueError(f"data must be a tensor of shape (N, ...) with N >= 1, got "
+                             f"{tuple(data.shape)}")
+        x0 = data
+        if labels is not None:
+            if not isinstance(labels, torch.Tensor) or labels.shape != (data.shape[0],):
+                got = tuple(labels.shape) if isinstance(labels, torch.Tensor) else type(labels).__name__
+                raise ValueError(f"labels must be a tensor of shape (N,) = ({data.shape[0]},), one "
+                                 f"per row of data, got {got}")
+    elif callable(data):
+        if labels is not None:
+            raise ValueError("labels go with a tensor dataset; a sampler returns its own labels "
+                             "as data(n, generator=...) -> (x0, labels)")
+        return  # a sampler's draws are checked at the first step (_check_batch)
     else:
         raise TypeError("data must be a tensor (N, ...) or a function sampler(n, generator=...)")
-    return x0.to(device), None if y is None else y.to(device)
+    _check_batch(x0, labels, config, dtype)
+
+
+def _check_batch(x0, labels, config: TrainConfig, dtype: torch.dtype) -> None:
+    if not isinstance(x0, torch.Tensor):
+        raise TypeError(f"data(n, generator=...) must return a tensor or (x0, labels), got "
+                        f"{type(x0).__name__}")
+    if x0.dtype != dtype:
+        raise TypeError(f"data is {x0.dtype} but the network's weights are {dtype}; convert one "
+                        f"of them, e.g. data.to({dtype}) or net.to({x0.dtype})")
+    if labels is not None and labels.dtype not in (torch.int32, torch.int64):
+        raise TypeError(f"labels must be integer class indices, got {labels.dtype}; use labels.long()")
+    if config.label_dropout > 0 and labels is None:
+        raise ValueError("label_dropout > 0 but no labels were given; pass labels=... or set "
+                         "label_dropout=0")
 
 
 def _new_state(net: nn.Module, config: TrainConfig) -> TrainResult:
@@ -151,33 +136,36 @@ def train(net: nn.Module, data: torch.Tensor | Callable, config: TrainConfig, *,
     :class:`~diffusion_lite.distributed.Parallel` for data-parallel training (each process draws
     the same global batch and trains on its shard; see :mod:`diffusion_lite.distributed`).
     """
+    if not isinstance(config, TrainConfig):
+        raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
+    if checkpoint:
+        checkpoints.check_writable(checkpoint)  # now, not after the work is done
     state = load_checkpoint(resume, net, config) if resume else _new_state(net, config)
+    device = next(state.denoiser.parameters()).device
+    x0_dtype = next(state.denoiser.parameters()).dtype
+    _check_data(data, labels, config, x0_dtype)
     sigma_dist = sigma_dist or sigma_dist_from_config(config)
     weighting = config.weighting or config.prediction
-    device = next(state.denoiser.parameters()).device
     last = min(config.steps, until if until is not None else config.steps)
     show = config.progress if config.progress is not None else _interactive()
     bar = tqdm(range(state.step, last), initial=state.step, total=last, disable=not show,
                desc=f"training ({config.prediction})", mininterval=1.0)  # few redraws: cheap
     state.denoiser.train()
     model = state.denoiser if parallel is None else parallel.wrap(state.denoiser)
+    first = state.step
     for step in bar:
         lr = _lr_at(step, config)
         for group in state.optimizer.param_groups:
             group["lr"] = lr
         x0, y = _batch(data, labels, config.batch_size, state.generator, device)
+        if step == first and not isinstance(data, torch.Tensor):
+            _check_batch(x0, y, config, x0_dtype)  # a sampler's first draw, checked once
         if y is not None and config.label_dropout > 0:
-            drop = torch.rand(y.shape, generator=state.generator).to(device) < config.label_dropout
-            y = torch.where(drop, torch.full_like(y, config.null_label), y)
+            y = drop_labels(y, config.label_dropout, config.null_label, generator=state.generator)
         loss = (_shard_loss(model, x0, y, sigma_dist, weighting, config, state.generator, parallel)
                 if parallel else denoising_loss(state.denoiser, x0, sigma_dist, weighting, labels=y,
                                                 sigma_data=config.sigma_data, generator=state.generator))
-        if not torch.isfinite(loss):
-            kept = f"the last good checkpoint is {checkpoint!r} (step {_saved_step(checkpoint)})" \
-                if checkpoint else "no checkpoint was kept (pass checkpoint=... to keep one)"
-            raise TrainingDivergedError(
-                f"loss is {loss.item()} at step {step + 1}: training stopped; {kept}. Try a lower "
-                f"lr (now {lr:.3g}), grad_clip, or check the data for NaN/inf values.")
+        _check_loss(loss.item(), step, lr, state.history["loss"], checkpoint)
         state.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if config.grad_clip is not None:
@@ -209,16 +197,35 @@ def _shard_loss(model, x0, y, sigma_dist, weighting, config, generator, parallel
     return local + (parallel.mean(local) - local).detach()
 
 
+EXPLODE_FACTOR = 1e4  # a loss this many times the mean of the first 10 steps' stops training
+
+
+def _check_loss(loss: float, step: int, lr: float, history: list[float], checkpoint) -> None:
+    """Stop on a NaN/inf loss, and on a finite one that has exploded (divergence in progress)."""
+    start = history[:10]
+    exploded = len(start) == 10 and loss > EXPLODE_FACTOR * (sum(start) / 10)
+    if math.isfinite(loss) and not exploded:
+        return
+    kept = f"the last good checkpoint is {checkpoint!r} (step {_saved_step(checkpoint)})" \
+        if checkpoint else "no checkpoint was kept (pass checkpoint=... to keep one)"
+    what = f"is {loss}" if not exploded else \
+        f"exploded to {loss:.3g}, {EXPLODE_FACTOR:.0e} times its start ({sum(start) / 10:.3g})"
+    raise TrainingDivergedError(
+        f"loss {what} at step {step + 1}: training stopped; {kept}. Try a lower lr (now "
+        f"{lr:.3g}), grad_clip, or check the data for NaN/inf values.")
+
+
 def _saved_step(path: str) -> int | str:
     try:
         return checkpoints.read_json(path)["step"]
-    except (ValueError, KeyError):
+    except ValueError:
         return "none saved yet"
 
 
 def save_checkpoint(path: str, state: TrainResult) -> None:
-    """Write ``path.safetensors`` (θ, θ̄, Adam moments, generator state, loss history) and
-    ``path.json`` (config, step, Adam hyper-parameters); atomic, so a crash keeps the old files."""
+    """Write ``path.safetensors``: θ, θ̄, Adam moments, generator state and loss history, with the
+    config, step and Adam hyper-parameters (and a checksum) in its header; one atomic write, so a
+    kill at any instant keeps the previous checkpoint. ``path.json`` is a readable copy."""
     tensors = {f"model.{k}": v for k, v in state.denoiser.state_dict().items()}
     tensors |= {f"ema.{k}": v for k, v in state.ema.state_dict().items()}
     opt = state.optimizer.state_dict()
@@ -238,9 +245,15 @@ def load_checkpoint(path: str, net: nn.Module, config: TrainConfig | None = None
     Refuses pickle files, names mismatched parameters, and (given ``config``) refuses a config
     that differs from the saved one in anything but ``steps``, ``checkpoint_every``, ``progress``.
     """
-    meta = checkpoints.read_json(path)
-    tensors = checkpoints.read_tensors(path, step=meta["step"])
-    saved = meta["config"]
+    tensors, meta = checkpoints.read(path)
+    saved, groups = meta.get("config"), meta.get("optimizer_param_groups")
+    if not isinstance(saved, dict) or not isinstance(groups, list):
+        raise ValueError(f"checkpoint {path!r} is not a training checkpoint: its metadata lacks "
+                         "'config' or 'optimizer_param_groups' (was it written by "
+                         "training.save_checkpoint?)")
+    missing = [k for k in ("rng.state", "history.loss", "history.lr") if k not in tensors]
+    if missing:
+        raise ValueError(f"checkpoint {path!r} is not a training checkpoint: it lacks {missing}")
     if config is not None:
         diff = [f.name for f in fields(config) if f.name not in config.RESUMABLE
                 and f.name in saved and saved[f.name] != getattr(config, f.name)]
@@ -249,8 +262,8 @@ def load_checkpoint(path: str, net: nn.Module, config: TrainConfig | None = None
                              "saved config (TrainConfig(**saved) from its .json) or start afresh")
     try:
         state = _new_state(net, config or TrainConfig(**saved))
-    except TypeError as exc:
-        raise ValueError(f"checkpoint config in {path!r} is not a TrainConfig: {exc}") from exc
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"checkpoint config in {path!r} is not a valid TrainConfig: {exc}") from exc
     checkpoints.load_module(state.denoiser, tensors, "model.", path)
     checkpoints.load_module(state.ema, tensors, "ema.", path)
     opt_state = {}
@@ -258,7 +271,11 @@ def load_checkpoint(path: str, net: nn.Module, config: TrainConfig | None = None
         if name.startswith("optim."):
             _, i, k = name.split(".", 2)
             opt_state.setdefault(int(i), {})[k] = t
-    state.optimizer.load_state_dict({"state": opt_state, "param_groups": meta["optimizer_param_groups"]})
+    try:
+        state.optimizer.load_state_dict({"state": opt_state, "param_groups": groups})
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"checkpoint {path!r} has optimizer state that does not fit this "
+                         f"network ({exc}); resume with the network it was saved with") from exc
     state.generator.set_state(tensors["rng.state"])
     state.step = meta["step"]
     state.history = {"loss": tensors["history.loss"].tolist(), "lr": tensors["history.lr"].tolist()}

@@ -1,12 +1,12 @@
 """A small U-Net for 8×8 digit images, conditioned on the noise level and (optionally) a class.
 
-The network is the "F" of EDM preconditioning (Karras et al. 2022, {cite}`karras2022`): it is called
+The network is the "F" of EDM preconditioning ({cite}`karras2022`): it is called
 ``net(x, c_noise, labels=None)`` and a wrapper in ``denoisers`` turns it into the one contract
-``denoiser(x, sigma) -> x0_hat``. The architecture follows the U-Net of Ronneberger et al. 2015
-({cite}`ronneberger2015`) as used by Ho et al. 2020 ({cite}`ho2020`): a down path that halves the
+``denoiser(x, sigma) -> x0_hat``. The architecture follows the U-Net of {cite}`ronneberger2015`
+as used by {cite}`ho2020`: a down path that halves the
 resolution, an up path that doubles it back, skip connections that concatenate each down level into
 the matching up level, GroupNorm ({cite}`wu2018`), and one self-attention block at the lowest
-resolution. Classifier-free guidance (Ho & Salimans 2022, {cite}`ho2022cfg`) needs a *null class*:
+resolution. Classifier-free guidance ({cite}`ho2022cfg`) needs a *null class*:
 label index ``num_classes`` means "no label", and ``labels=None`` selects it for the whole batch.
 
 Notation (code → notebook):

@@ -6,7 +6,9 @@ Notation: ``x`` a batch of samples with the batch on dim 0; ``sigma`` a noise le
 
 from __future__ import annotations
 
+import math
 import random
+from numbers import Real
 
 import numpy as np
 import torch
@@ -18,6 +20,11 @@ __all__ = [
     "as_sigma",
     "check_finite",
     "check_shape",
+    "check_int",
+    "check_positive",
+    "check_generator",
+    "check_alpha_bar",
+    "NotAnIntError",
 ]
 
 
@@ -27,8 +34,7 @@ def seed_everything(seed: int = 0) -> torch.Generator:
     Notebooks call this once at the top; package functions never touch global RNG state and take
     an explicit ``generator`` instead.
     """
-    if not isinstance(seed, int) or isinstance(seed, bool):
-        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
+    check_int(seed, "seed")
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
@@ -96,3 +102,53 @@ def check_shape(x: torch.Tensor | np.ndarray, shape: tuple, name: str = "x") -> 
     if len(got) != len(shape) or any(s is not None and g != s for g, s in zip(got, shape)):
         want = "(" + ", ".join("*" if s is None else str(s) for s in shape) + ")"
         raise ValueError(f"{name} must have shape {want}, got {got}")
+
+
+class NotAnIntError(TypeError, ValueError):
+    """An integer argument that is not an int (e.g. ``steps=2.5``, ``n=True``).
+
+    Both a ``TypeError`` and a ``ValueError``, so code written to catch either catches it.
+    """
+
+
+def check_int(value: object, name: str, *, minimum: int | None = None, what: str = "") -> int:
+    """Return ``value`` if it is an int (not a bool) >= ``minimum``; else raise naming the fix.
+
+    The one integer check of the package: counts of steps, samples, seeds. ``what`` says what the
+    number counts ("the number of forward steps").
+    """
+    about = f" ({what})" if what else ""
+    want = "an int" if minimum is None else f"an int >= {minimum}" + \
+        {0: " (a non-negative int)", 1: " (a positive int)"}.get(minimum, "")
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        hint = f"; use {name}={int(value)}" if isinstance(value, float) and value.is_integer() else ""
+        raise NotAnIntError(f"{name} must be {want}{about}, got {value!r} "
+                            f"({type(value).__name__}){hint}")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be {want}{about}, got {value}")
+    return int(value)
+
+
+def check_generator(generator: object, name: str = "generator") -> None:
+    """Raise ``TypeError`` unless ``generator`` is a ``torch.Generator`` or ``None``."""
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(f"{name} must be a torch.Generator or None, got {generator!r}; pass "
+                        f"{name}=torch.Generator().manual_seed({generator!r}) to seed it"
+                        if isinstance(generator, int) else
+                        f"{name} must be a torch.Generator or None, got {type(generator).__name__}")
+
+
+def check_alpha_bar(alpha_bar: torch.Tensor, what: str = "") -> None:
+    """Raise ``ValueError`` unless every ᾱ lies in (0, 1] (the one ᾱ check of the package)."""
+    if not bool(torch.all((alpha_bar > 0) & (alpha_bar <= 1))):
+        raise ValueError(f"alpha_bar must lie in (0, 1]{' ' + what if what else ''}; index a "
+                         "schedule with t - 1 for step t (alpha_bars[0] is step 1)")
+
+
+def check_positive(value: object, name: str) -> float:
+    """Return ``value`` as a float if it is a finite real number > 0; else raise naming it."""
+    if not isinstance(value, Real) or isinstance(value, bool):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
+    if not value > 0 or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number > 0, got {value}")
+    return float(value)

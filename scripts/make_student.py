@@ -9,16 +9,24 @@ For every notebook in NOTEBOOK_DIR, OUT_DIR/notebooks/<same name> is written whe
   a top-level assignment becomes ``name = ...  # your code here``; any other statement goes;
 - the markdown between ```{solution-start}``` and ```{solution-end}``` (the fences included, and
   any non-solution cell in between) is removed, and so is a whole ```{solution}``` directive;
-- every other cell is kept byte for byte, with its outputs and execution count cleared.
+- every other cell is kept byte for byte, with its outputs and execution count cleared, except
+  that relative links leaving the notebook folder (``../book/notation.md``) are rewritten to
+  point at the same page from OUT_DIR/notebooks/, so they keep working in JupyterLab.
 Nothing is executed. A notebook whose solution fences do not pair up is an error, not a guess.
+
+A learner's work is safe: OUT_DIR/.generated.json records a SHA-256 of every copy written; a copy
+that differs from what was written (edited by the learner) is kept, with a message, unless
+``--force`` (``make student FORCE=1``) is given, and then it is first saved as ``<name>.bak``.
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
+import hashlib
 import io
 import json
+import os
 import re
 import sys
 import tokenize
@@ -245,22 +253,60 @@ These notebooks import the course package: install it first (`make lab` in the r
 """
 
 
+LINK = re.compile(r"\]\((\.\./[^)\s]+)\)")  # a Markdown link to a path outside the folder
+
+
+def relink(nb: dict, rel: str) -> dict:
+    """Rewrite relative ``](../x)`` links of markdown cells as seen from a folder ``rel`` away."""
+    for cell in nb["cells"]:
+        if cell["cell_type"] == "markdown":
+            text = _source(cell)
+            new = LINK.sub(lambda m: "](" + os.path.normpath(os.path.join(rel, m[1])).replace(
+                os.sep, "/") + ")", text)
+            if new != text:
+                cell["source"] = new.splitlines(keepends=True)
+    return nb
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("notebooks", nargs="?", default="notebooks", type=Path)
     parser.add_argument("out", nargs="?", default="student", type=Path)
+    parser.add_argument("--force", action="store_true",
+                        help="overwrite copies a learner has edited (each is saved as .bak first)")
     args = parser.parse_args(argv)
     sources = sorted(args.notebooks.glob("*.ipynb"))
     if not sources:
         parser.error(f"no notebooks in {args.notebooks}/; pass the folder that holds them")
     target = args.out / "notebooks"
     target.mkdir(parents=True, exist_ok=True)
+    manifest_path = args.out / ".generated.json"
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
+    rel = os.path.relpath(args.notebooks.resolve(), target.resolve())
+    kept = []
     for src in sources:
-        nb = student_notebook(json.loads(src.read_text(encoding="utf-8")), name=src.name)
-        write_notebook(nb, target / src.name)
+        out = target / src.name
+        if out.exists() and manifest.get(src.name) != _digest(out):
+            if not args.force:
+                kept.append(out)
+                continue
+            out.replace(out.with_name(out.name + ".bak"))
+            print(f"saved your edited copy as {out.name}.bak")
+        nb = relink(student_notebook(json.loads(src.read_text(encoding="utf-8")), name=src.name),
+                    rel)
+        write_notebook(nb, out)
+        manifest[src.name] = _digest(out)
         n_stubs = sum(YOUR_CODE in _source(c) for c in nb["cells"] if c["cell_type"] == "code")
-        print(f"student copy: {target / src.name} ({n_stubs} exercise stub(s))")
+        print(f"student copy: {out} ({n_stubs} exercise stub(s))")
+    manifest_path.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
     (args.out / "README.md").write_text(STUDENT_README, encoding="utf-8")
+    for out in kept:
+        print(f"kept {out}: it was edited since `make student` wrote it. To replace it with a "
+              "fresh copy run `make student FORCE=1` (your version is saved as .bak).")
     return 0
 
 

@@ -45,7 +45,7 @@ def test_swiss_roll_radius_grows_with_angle():
 def test_unknown_set_and_bad_sizes_raise():
     with pytest.raises(ValueError, match=r"unknown 2D data set 'spiral'; choose one of .*moons"):
         data.make_2d("spiral", 10)
-    with pytest.raises(ValueError, match="n must be a positive int"):
+    with pytest.raises(ValueError, match="n must be an int >= 1"):
         data.moons(0)
     with pytest.raises(ValueError, match="squares must be an even int"):
         data.checkerboard(10, squares=3)

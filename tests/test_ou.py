@@ -5,19 +5,19 @@ import math
 import pytest
 import torch
 
-from diffusion_lite import physics
+from diffusion_lite import ou, physics
 
 
 def test_closed_form_moments_limits():
-    m, v = physics.ou_marginal(3.0, 0.0, 0.0)
+    m, v = ou.ou_marginal(3.0, 0.0, 0.0)
     assert m.item() == 3.0 and v.item() == 0.0
-    m, v = physics.ou_marginal(3.0, 0.25, 50.0, theta=2.0, D_coef=0.5)
+    m, v = ou.ou_marginal(3.0, 0.25, 50.0, theta=2.0, D_coef=0.5)
     assert m.item() == pytest.approx(0.0, abs=1e-12) and v.item() == pytest.approx(0.25)
     # theta = 0 is free diffusion: variance grows as 2Dt (chapter 1)
-    m, v = physics.ou_marginal(1.0, 0.5, 2.0, theta=0.0, D_coef=0.3)
+    m, v = ou.ou_marginal(1.0, 0.5, 2.0, theta=0.0, D_coef=0.3)
     assert m.item() == 1.0 and v.item() == pytest.approx(0.5 + 2 * 0.3 * 2.0)
     # tiny theta approaches free diffusion continuously
-    _, v_small = physics.ou_marginal(1.0, 0.5, 2.0, theta=1e-9, D_coef=0.3)
+    _, v_small = ou.ou_marginal(1.0, 0.5, 2.0, theta=1e-9, D_coef=0.3)
     assert v_small.item() == pytest.approx(0.5 + 1.2, rel=1e-6)
 
 
@@ -26,11 +26,11 @@ def test_simulated_moments_match_closed_form(method, tol):
     n, theta, D = 40_000, 1.5, 0.8
     g = torch.Generator().manual_seed(0)
     x0 = 2.0 + 0.5 * torch.randn(n, generator=g, dtype=torch.float64)  # N(2, 0.25)
-    path = physics.simulate_ou(x0, 1.0, 200, theta=theta, D_coef=D, method=method,
+    path = ou.simulate_ou(x0, 1.0, 200, theta=theta, D_coef=D, method=method,
                                generator=g, return_path=True)
     for k in (20, 100, 200):
         t = k * 1.0 / 200
-        m, v = physics.ou_marginal(2.0, 0.25, t, theta=theta, D_coef=D)
+        m, v = ou.ou_marginal(2.0, 0.25, t, theta=theta, D_coef=D)
         se_m, se_v = (v / n).sqrt().item(), v.item() * (2 / n) ** 0.5
         assert abs(path[k].mean().item() - m.item()) < 5 * se_m + tol
         # Euler–Maruyama has O(h) bias in the variance; the exact scheme has none.
@@ -42,13 +42,13 @@ def test_reverse_time_with_exact_gaussian_score_recovers_the_start():
     mu, s0, T = 2.0, 0.3, 4.0
 
     def score(x, t):
-        m, v = physics.ou_marginal(mu, s0**2, t)
+        m, v = ou.ou_marginal(mu, s0**2, t)
         return -(x - m) / v
 
     g = torch.Generator().manual_seed(0)
-    m_T, v_T = physics.ou_marginal(mu, s0**2, T)
+    m_T, v_T = ou.ou_marginal(mu, s0**2, T)
     x_T = m_T + v_T.sqrt() * torch.randn(20_000, generator=g, dtype=torch.float64)
-    x0 = physics.simulate_ou_reverse(score, x_T, T, 400, generator=g)
+    x0 = ou.simulate_ou_reverse(score, x_T, T, 400, generator=g)
     assert x0.mean().item() == pytest.approx(mu, abs=0.02)
     assert x0.std().item() == pytest.approx(s0, abs=0.02)
 
@@ -56,19 +56,25 @@ def test_reverse_time_with_exact_gaussian_score_recovers_the_start():
 def test_ou_errors_name_the_fix():
     x = torch.zeros(4)
     with pytest.raises(ValueError, match="theta·h < 1"):
-        physics.simulate_ou(x, 10.0, 5, theta=1.0)
+        ou.simulate_ou(x, 10.0, 5, theta=1.0)
     with pytest.raises(ValueError, match=r"unknown method 'rk4'; choose one of \('euler', 'exact'\)"):
-        physics.simulate_ou(x, 1.0, 5, method="rk4")
+        ou.simulate_ou(x, 1.0, 5, method="rk4")
     with pytest.raises(ValueError, match="D_coef must be > 0"):
-        physics.ou_marginal(0.0, 1.0, 1.0, D_coef=0.0)
+        ou.ou_marginal(0.0, 1.0, 1.0, D_coef=0.0)
     with pytest.raises(ValueError, match="n_steps must be an int >= 1"):
-        physics.simulate_ou(x, 1.0, 0)
+        ou.simulate_ou(x, 1.0, 0)
     with pytest.raises(ValueError, match="score_fn returned shape"):
-        physics.simulate_ou_reverse(lambda x, t: x[:2], x, 1.0, 5)
+        ou.simulate_ou_reverse(lambda x, t: x[:2], x, 1.0, 5)
 
 
 def test_scale_sigma_reproduces_marginal_variance():
-    scale, sigma = physics.ou_scale_sigma(torch.tensor([0.1, 1.0, 3.0]), theta=0.7, D_coef=1.3)
-    _, v = physics.ou_marginal(0.0, 1.0, torch.tensor([0.1, 1.0, 3.0]), theta=0.7, D_coef=1.3)
+    scale, sigma = ou.ou_scale_sigma(torch.tensor([0.1, 1.0, 3.0]), theta=0.7, D_coef=1.3)
+    _, v = ou.ou_marginal(0.0, 1.0, torch.tensor([0.1, 1.0, 3.0]), theta=0.7, D_coef=1.3)
     torch.testing.assert_close(scale**2 + sigma**2, v)
     assert scale[1].item() == pytest.approx(math.exp(-0.7))
+
+
+def test_physics_still_exports_the_ou_functions():
+    """Code written before the split (``physics.simulate_ou_reverse``) keeps working."""
+    for name in ou.__all__:
+        assert getattr(physics, name) is getattr(ou, name)

@@ -267,7 +267,7 @@ def test_solver_bad_arguments(kwargs, error, match):
 
 @pytest.mark.parametrize("call, error, match", [
     (lambda: physics.random_steps(5, 5, step="levy"), ValueError, "choose one of"),
-    (lambda: physics.random_steps(0, 5), ValueError, "n_steps must be >= 1"),
+    (lambda: physics.random_steps(0, 5), ValueError, "n_steps must be an int >= 1"),
     (lambda: physics.random_steps(5, 5.0), TypeError, "n_particles must be an int"),
     (lambda: physics.random_steps(5, 5, D_coef=0.0), ValueError, "D_coef must be"),
     (lambda: physics.random_walk(5, 10, save_every=3), ValueError, "multiple of save_every"),
@@ -276,7 +276,7 @@ def test_solver_bad_arguments(kwargs, error, match):
     (lambda: physics.mean_squared_displacement([1.0]), TypeError, "torch.Tensor"),
     (lambda: physics.fit_diffusion_constant(torch.zeros(3), torch.zeros(3)), ValueError, "non-zero"),
     (lambda: physics.fit_diffusion_constant(torch.ones(3), torch.ones(4)), ValueError, "same length"),
-    (lambda: physics.einstein_msd(1.0, 0.5, dim=0), ValueError, "dim must be >= 1"),
+    (lambda: physics.einstein_msd(1.0, 0.5, dim=0), ValueError, "dim must be an int >= 1"),
 ])
 def test_walk_bad_arguments(call, error, match):
     with pytest.raises(error, match=match):

@@ -6,6 +6,7 @@ import pytest
 import torch
 from safetensors import safe_open
 
+from diffusion_lite import checkpoints
 from diffusion_lite import pretrained as pt
 from diffusion_lite.classifier import ClassifierConfig
 from diffusion_lite.pretrained import DigitsUNetConfig, cache_key, cache_path, pretrained
@@ -159,12 +160,10 @@ def test_interrupted_training_or_write_leaves_nothing_loadable(cache, monkeypatc
     assert _files(cache) == []
     monkeypatch.setitem(pt.REGISTRY, "digits_classifier", entry)
 
-    def half_write(tensors, filename, metadata=None):
-        with open(filename, "wb") as f:
-            f.write(b"partial")
-        raise KeyboardInterrupt  # killed in the middle of writing
+    def killed(fd):
+        raise KeyboardInterrupt  # killed after the bytes were written, before they were flushed
 
-    monkeypatch.setattr(pt, "save_file", half_write)
+    monkeypatch.setattr(checkpoints.os, "fsync", killed)
     with pytest.raises(KeyboardInterrupt):
         pretrained("digits_classifier", TINY_CLF, verbose=False)
     assert _files(cache) == []  # neither the real name nor a stray temp file

@@ -48,7 +48,7 @@ def test_sigmoid_schedule_is_symmetric_in_log_snr_for_symmetric_range():
 def test_unknown_names_and_bad_parameters_name_the_fix():
     with pytest.raises(ValueError, match=r"unknown schedule 'quadratic'.*linear.*cosine.*sigmoid"):
         S.get_alpha_bar("quadratic", 100)
-    with pytest.raises(ValueError, match="T must be >= 1"):
+    with pytest.raises(ValueError, match="T must be an int >= 1"):
         S.get_alpha_bar("cosine", 0)
     with pytest.raises(TypeError, match="T must be an int"):
         S.get_alpha_bar("cosine", 10.0)

@@ -203,3 +203,24 @@ def test_every_chapter_student_copy(path):
     original = json.loads(path.read_text())
     stubs = _assert_student_copy_is_right(original, make_student.student_notebook(original))
     assert len(stubs) >= 2, f"{path.name}: the template asks for at least two exercises"
+
+
+def test_an_edited_copy_is_kept_unless_forced_and_links_still_resolve(tmp_path):
+    (tmp_path / "nb").mkdir()
+    src = json.loads(FIXTURE.read_text())
+    src["cells"].insert(0, {"cell_type": "markdown", "metadata": {}, "id": "link",
+                            "source": ["See the [notation page](../book/notation.md)."]})
+    (tmp_path / "nb" / "00_fixture.ipynb").write_text(json.dumps(src))
+    run = [sys.executable, str(REPO / "scripts" / "make_student.py"), str(tmp_path / "nb"),
+           str(tmp_path / "student")]
+    subprocess.run(run, check=True, capture_output=True)
+    copy = tmp_path / "student" / "notebooks" / "00_fixture.ipynb"
+    assert "](../../book/notation.md)" in copy.read_text()  # from student/notebooks/, as before
+    subprocess.run(run, check=True, capture_output=True)  # an untouched copy is simply refreshed
+    copy.write_text(copy.read_text().replace("your code here", "my answer"))
+    edited = copy.read_text()
+    out = subprocess.run(run, check=True, capture_output=True, text=True).stdout
+    assert copy.read_text() == edited and "FORCE=1" in out  # the learner's work survives
+    subprocess.run(run + ["--force"], check=True, capture_output=True)
+    assert "my answer" not in copy.read_text()
+    assert (copy.parent / "00_fixture.ipynb.bak").read_text() == edited

@@ -35,7 +35,7 @@ _Q_MISTAKES = {
 
 
 def check_q_sample(q_sample: Callable) -> None:
-    """Check ``q_sample(x0, alpha_bar, eps)`` = sqrt(ᾱ)x_0 + sqrt(1 − ᾱ)ε [ho2020]."""
+    """Check ``q_sample(x0, alpha_bar, eps)`` = sqrt(ᾱ)x_0 + sqrt(1 − ᾱ)ε {cite}`ho2020`."""
     g = torch.Generator().manual_seed(3)
     cases = [dict(x0=torch.randn(5, 2, generator=g, dtype=torch.float64),
                   alpha_bar=ab, eps=torch.randn(5, 2, generator=g, dtype=torch.float64))
@@ -80,7 +80,7 @@ _COS_MISTAKES = {
 
 
 def check_cosine_alpha_bar(cosine_alpha_bar: Callable) -> None:
-    """Check ``cosine_alpha_bar(T, s)`` returns ᾱ_1..ᾱ_T of the cosine schedule [nichol2021]."""
+    """Check ``cosine_alpha_bar(T, s)`` returns ᾱ_1..ᾱ_T of the cosine schedule {cite}`nichol2021`."""
     cases = [dict(T=T, s=s) for T, s in [(10, 0.008), (100, 0.008), (37, 0.05)]]
     check_with_mistakes(
         cosine_alpha_bar, _cosine_ref, cases, name="cosine_alpha_bar", mistakes=_COS_MISTAKES,

@@ -2,9 +2,11 @@
 
 A checker calls the learner's function on several random inputs, compares each result with the
 reference implementation, and on the first disagreement raises :class:`ExerciseError` with a
-diagnosis (not written yet, crashed, returned None, wrong shape, NaN, wrong sign, off by a constant
-factor, off by a constant offset, simply different) plus a hint written for that exercise.
-On success it prints one line and returns ``None``.
+diagnosis (not written yet, crashed, returned None, a *typical mistake named by the exercise*,
+wrong shape, NaN, wrong sign, off by a constant factor, off by a constant offset, simply
+different) plus a hint written for that exercise. On success it prints one line and returns
+``None``. Typical mistakes are given as ``mistakes(**case) -> {diagnosis: wrong answer}``; an
+answer equal to one of them is named (:func:`name_mistake`, the one copy of that idea).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["ExerciseError", "check_function", "check_value", "to_numpy"]
+__all__ = ["ExerciseError", "check_function", "check_value", "to_numpy", "name_mistake"]
 
 # Keys a checker may give hints for; the diagnosis picks the matching one.
 HINT_KEYS = ("not_implemented", "exception", "none", "type", "shape", "nan", "sign", "scale",
@@ -104,6 +106,31 @@ def check_value(got: Any, want: Any, *, name: str = "your answer", atol: float =
     )
 
 
+def _close(a: np.ndarray, b: np.ndarray, rtol: float, atol: float) -> bool:
+    return a.shape == b.shape and bool(np.allclose(a, b, rtol=rtol, atol=atol))
+
+
+def name_mistake(got: Any, want: Any, wrong: Mapping[str, Any], *, rtol: float = 1e-6,
+                 atol: float = 1e-9) -> str | None:
+    """The first diagnosis in ``wrong`` whose value equals ``got`` (and differs from ``want``).
+
+    ``wrong`` maps a diagnosis ("the drift has the wrong sign: ...") to the answer that mistake
+    gives on the same input; ``None`` values (a mistake that does not apply here) are skipped.
+    """
+    try:
+        g = to_numpy(got, "your answer")
+    except ExerciseError:
+        return None
+    w = to_numpy(want, "the reference")
+    for diagnosis, value in wrong.items():
+        if value is None:
+            continue
+        v = to_numpy(value, "a typical mistake")
+        if _close(g, v, rtol, atol) and not _close(v, w, rtol, atol):
+            return diagnosis
+    return None
+
+
 def _clone(obj: Any) -> Any:
     return obj.clone() if isinstance(obj, torch.Tensor) else copy.deepcopy(obj)
 
@@ -111,12 +138,15 @@ def _clone(obj: Any) -> Any:
 def check_function(candidate: Callable, reference: Callable,
                    cases: Iterable[Mapping[str, Any]], *, name: str, atol: float = 1e-6,
                    rtol: float = 1e-4, hints: Mapping[str, str] | None = None,
-                   compare: Callable[..., None] | None = None) -> None:
+                   compare: Callable[..., None] | None = None,
+                   mistakes: Callable[..., Mapping[str, Any]] | None = None) -> None:
     """Call ``candidate(**case)`` and ``reference(**case)`` for every case and compare the results.
 
     ``cases`` are keyword-argument dicts (inputs are copied, so an in-place edit by the learner
     cannot change the reference's input). ``compare(got, want, context=...)`` replaces the default
     elementwise :func:`check_value` for answers that are random (compare statistics instead).
+    ``mistakes(**case)`` returns ``{diagnosis: wrong answer}`` for that case: an answer that
+    matches one is named before any generic diagnosis.
     """
     if not callable(candidate):
         raise ExerciseError(f"expected a function for {name}, got {type(candidate).__name__}."
@@ -140,11 +170,27 @@ def check_function(candidate: Callable, reference: Callable,
         if got is None:  # say so before any custom comparison trips over it
             raise ExerciseError(f"{name} returned None {context}. Did you forget `return`?"
                                 + _hint(hints, "none"))
+        if mistakes is not None:
+            _name_typical(got, want, mistakes(**{k: _clone(v) for k, v in case.items()}),
+                          name=name, context=context, rtol=rtol, atol=atol)
         if compare is not None:
             compare(got, want, context=context)
         else:
             check_value(got, want, name=name, atol=atol, rtol=rtol, hints=hints, context=context)
     print(f"✓ {name} is correct on {len(cases)} test inputs.")
+
+
+def _name_typical(got: Any, want: Any, wrong: Mapping[str, Any], *, name: str, context: str,
+                  rtol: float, atol: float) -> None:
+    """Raise naming the typical mistake ``got`` reproduces, unless ``got`` is right."""
+    try:
+        if _close(to_numpy(got, name), to_numpy(want, "the reference"), rtol, atol):
+            return
+    except ExerciseError:
+        return  # not a number: the generic diagnosis says so
+    diagnosis = name_mistake(got, want, wrong, rtol=min(rtol, 1e-6), atol=min(atol, 1e-8))
+    if diagnosis is not None:
+        raise ExerciseError(f"{name} is not right {context}: {diagnosis}")
 
 
 def _describe(v: Any) -> str:
