@@ -1,0 +1,134 @@
+"""Measuring text generators on a language whose sentences can be checked.
+
+Validity (share of samples in the language), bits per token (the masked model's bound, the AR
+model's exact value, and the language's true entropy), diversity (share of distinct samples),
+novelty (share of valid samples absent from the training corpus), infilling validity, and an
+interval over seeds for any of them. The language itself is the reference for every measure:
+a sample from the grammar scores what a perfect model would.
+
+Notation (code → symbol):
+
+| code | symbol / meaning |
+|---|---|
+| ``bits_per_token`` | (1/(L ln 2)) · nats per sequence, L positions (padding included) |
+| ``bound_bits`` | the masked model's bound L(x) in bits per token (≥ its −log₂ p_θ(x)/L) |
+| ``exact_bits`` | the AR model's −log₂ p_θ(x)/L |
+| ``over_seeds(v)`` | mean ± t_{0.975, n−1} · s/√n over seeds |
+| ``infill_task`` | held-out sentences with the middle masked: a prefix and a suffix given |
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Sequence
+
+import torch
+
+from ..metrics import Estimate
+from . import autoregressive, masked
+from .language import Grammar, Tokenizer
+
+__all__ = ["validity", "diversity", "novelty", "bound_bits", "exact_bits", "over_seeds",
+           "infill_task", "infill_masked", "infill_autoregressive"]
+
+
+def validity(grammar: Grammar, sentences: Sequence[str]) -> float:
+    """Share of ``sentences`` in the language."""
+    if not sentences:
+        raise ValueError("need at least one sentence")
+    return sum(grammar.is_valid(s) for s in sentences) / len(sentences)
+
+
+def diversity(sentences: Sequence[str]) -> float:
+    """Share of distinct sentences among ``sentences`` (1: no repeats)."""
+    if not sentences:
+        raise ValueError("need at least one sentence")
+    return len(set(sentences)) / len(sentences)
+
+
+def novelty(grammar: Grammar, sentences: Sequence[str], train_sentences: Iterable[str]) -> float:
+    """Share of the *valid* sentences that are not in the training corpus (nan if none is valid)."""
+    train = train_sentences if isinstance(train_sentences, (set, frozenset)) else set(train_sentences)
+    valid = [s for s in sentences if grammar.is_valid(s)]
+    return sum(s not in train for s in valid) / len(valid) if valid else math.nan
+
+
+@torch.no_grad()
+def bound_bits(net: Callable[..., torch.Tensor], x: torch.Tensor, mask_id: int, *, draws: int = 8,
+               batch: int = 4096, generator: torch.Generator | None = None) -> torch.Tensor:
+    """The masked model's bound per sequence in bits per token: (B,), averaged over ``draws``.
+
+    Uses the count estimator (k ~ U{1..L}), stratified over the ``draws`` copies of each sequence.
+    """
+    L, out = x.shape[1], []
+    for chunk in x.split(max(batch // draws, 1)):
+        rep = chunk.repeat_interleave(draws, dim=0)  # (b·draws, L), copies adjacent
+        nats = masked.diffusion_loss(net, rep, mask_id, estimator="count", generator=generator)
+        out.append(nats.view(-1, draws).mean(1))
+    return torch.cat(out) / (L * math.log(2))
+
+
+@torch.no_grad()
+def exact_bits(net: Callable[..., torch.Tensor], x: torch.Tensor, bos_id: int, *,
+               batch: int = 4096) -> torch.Tensor:
+    """The AR model's exact −log₂ p_θ(x) / L per sequence: (B,)."""
+    L = x.shape[1]
+    nats = torch.cat([-autoregressive.log_prob(net, c, bos_id) for c in x.split(batch)])
+    return nats / (L * math.log(2))
+
+
+def over_seeds(values: Sequence[float], level: float = 0.95) -> Estimate:
+    """Mean over seeds with a Student-t interval: mean ± t_{(1+level)/2, n−1} · s/√n."""
+    from scipy.stats import t as student_t
+
+    v = torch.as_tensor(list(values), dtype=torch.float64)
+    if v.numel() < 2 or not torch.isfinite(v).all():
+        raise ValueError(f"need >= 2 finite values (one per seed), got {v.tolist()}")
+    se = float(v.std(unbiased=True)) / math.sqrt(v.numel())
+    half = float(student_t.ppf((1 + level) / 2, v.numel() - 1)) * se
+    mean = float(v.mean())
+    return Estimate(mean, mean - half, mean + half, se, level)
+
+
+def infill_task(grammar: Grammar, tokenizer: Tokenizer, n: int, *, prefix: int = 2,
+                suffix: int = 3, generator: torch.Generator | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+    """``n`` fresh sentences with everything between the first ``prefix`` and last ``suffix`` words masked.
+
+    Returns ``(x, middle)``: the ids (n, L) and a bool (n, L) marking the hidden middle (at least
+    one word; padding after the sentence stays given, so the middle's length is known).
+    """
+    need = prefix + suffix + 1
+    if grammar.max_length < need:
+        raise ValueError(f"prefix + suffix + 1 = {need} exceeds the longest sentence")
+    sentences: list[str] = []
+    while len(sentences) < n:  # keep sentences long enough to have a middle
+        sentences += [s for s in grammar.sample(2 * n, generator=generator)
+                      if len(s.split()) >= need]
+    x = tokenizer.encode(sentences[:n])
+    lengths = (x != tokenizer.pad_id).sum(1, keepdim=True)  # (n, 1)
+    pos = torch.arange(x.shape[1])[None]
+    return x, (pos >= prefix) & (pos < lengths - suffix)
+
+
+@torch.no_grad()
+def infill_masked(net: Callable[..., torch.Tensor], x: torch.Tensor, middle: torch.Tensor,
+                  mask_id: int, steps: int, *, order: str = "random",
+                  generator: torch.Generator | None = None) -> torch.Tensor:
+    """Mask the middle and let the masked sampler fill it, seeing prefix *and* suffix."""
+    z = torch.where(middle, torch.full_like(x, mask_id), x)
+    return masked.sample(net, z, steps, mask_id, order=order, generator=generator)
+
+
+@torch.no_grad()
+def infill_autoregressive(net: Callable[..., torch.Tensor], x: torch.Tensor, middle: torch.Tensor,
+                          bos_id: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Left to right: sample the middle given the prefix only, then paste the given suffix back.
+
+    A left-to-right model cannot condition on the suffix without extra machinery (rejection,
+    or scoring every candidate middle); this is what it does when used as is.
+    """
+    start = int(middle.float().argmax(1).min())  # the prefix length (the same for every row)
+    draw = autoregressive.sample(net, len(x), x.shape[1], bos_id, prefix=x[:, :start],
+                                 generator=generator)
+    return torch.where(middle, draw, x)
