@@ -28,7 +28,7 @@ from ..metrics import Estimate
 from . import autoregressive, masked
 from .language import Grammar, Tokenizer
 
-__all__ = ["validity", "diversity", "novelty", "bound_bits", "exact_bits", "over_seeds",
+__all__ = ["validity", "diversity", "novelty", "bound_bits", "exact_bits", "over_seeds", "generate", "report", "validity_sweep", "infill_comparison",
            "infill_task", "infill_masked", "infill_autoregressive"]
 
 
@@ -132,3 +132,82 @@ def infill_autoregressive(net: Callable[..., torch.Tensor], x: torch.Tensor, mid
     draw = autoregressive.sample(net, len(x), x.shape[1], bos_id, prefix=x[:, :start],
                                  generator=generator)
     return torch.where(middle, draw, x)
+
+
+@torch.no_grad()
+def generate(net: torch.nn.Module, tokenizer: Tokenizer, n: int, *, steps: int | None = None,
+             order: str = "random", generator: torch.Generator | None = None) -> list[str]:
+    """``n`` decoded sentences from a chapter-15 net: the masked sampler (``steps``) or AR.
+
+    The net's ``config.causal`` says which: AR always takes L steps (``steps`` must be None).
+    """
+    c = net.config
+    if c.causal:
+        if steps is not None:
+            raise ValueError("an AR model takes exactly L steps: leave steps=None")
+        return tokenizer.decode(autoregressive.sample(net, n, c.length, c.vocab_size,
+                                                      generator=generator))
+    if steps is None:
+        raise ValueError("the masked sampler needs steps (1 … L)")
+    z = torch.full((n, c.length), c.vocab_size, dtype=torch.long)
+    return tokenizer.decode(masked.sample(net, z, steps, c.vocab_size, order=order,
+                                          generator=generator))
+
+
+def report(grammar: Grammar, sentences: Sequence[str], train_sentences: Iterable[str]) -> dict:
+    """Validity, diversity and novelty of ``sentences``, and the share of agreement errors."""
+    kinds = [grammar.diagnose(s) for s in sentences]
+    invalid = max(sum(k != "valid" for k in kinds), 1)
+    return {"validity": validity(grammar, sentences), "diversity": diversity(sentences),
+            "novelty": novelty(grammar, sentences, train_sentences),
+            "agreement_share_of_errors": sum(k == "agreement" for k in kinds) / invalid}
+
+
+@torch.no_grad()
+def validity_sweep(masked_nets: Sequence[torch.nn.Module], ar_nets: Sequence[torch.nn.Module],
+                   grammar: Grammar, tokenizer: Tokenizer, train_sentences: Iterable[str], *,
+                   n: int = 1000, steps: Sequence[int] = (1, 2, 3, 4, 6, 12),
+                   confidence_steps: Sequence[int] = (2, 4, 12), seed: int = 100) -> dict:
+    """:func:`report` for every model seed at every step count: {(model, k, order): [per seed]}.
+
+    Seed i's nets share one generator seeded ``seed + i``. Keys: ("masked", k, "random" |
+    "confidence"), ("autoregressive", L, "left-to-right") and ("grammar", 0, "exact") (the
+    language itself, ``n`` fresh sentences per seed: a perfect model's scores).
+    """
+    if len(masked_nets) != len(ar_nets):
+        raise ValueError("pass one masked and one AR net per seed")
+    train = set(train_sentences)
+    out: dict = {}
+    for i, (net_m, net_ar) in enumerate(zip(masked_nets, ar_nets)):
+        g = torch.Generator().manual_seed(seed + i)
+        for order, ks in (("random", steps), ("confidence", confidence_steps)):
+            for k in ks:
+                sents = generate(net_m, tokenizer, n, steps=k, order=order, generator=g)
+                out.setdefault(("masked", k, order), []).append(report(grammar, sents, train))
+        sents = generate(net_ar, tokenizer, n, generator=g)
+        out.setdefault(("autoregressive", net_ar.config.length, "left-to-right"), []).append(
+            report(grammar, sents, train))
+        out.setdefault(("grammar", 0, "exact"), []).append(
+            report(grammar, grammar.sample(n, generator=g), train))
+    return out
+
+
+@torch.no_grad()
+def infill_comparison(masked_nets: Sequence[torch.nn.Module], ar_nets: Sequence[torch.nn.Module],
+                      grammar: Grammar, tokenizer: Tokenizer, *, n: int = 500,
+                      few_steps: int = 2, seed: int = 200) -> dict[str, list[float]]:
+    """Infilling validity per seed: masked with k = gap length, masked with ``few_steps``, AR."""
+    out: dict[str, list[float]] = {"masked, k = gap": [], f"masked, k = {few_steps}": [],
+                                   "AR, prefix only": []}
+    for i, (net_m, net_ar) in enumerate(zip(masked_nets, ar_nets)):
+        g = torch.Generator().manual_seed(seed + i)
+        x, middle = infill_task(grammar, tokenizer, n, generator=g)
+        mask_id = net_m.config.vocab_size
+        fills = [infill_masked(net_m, x, middle, mask_id, int(middle.sum(1).max()), generator=g),
+                 infill_masked(net_m, x, middle, mask_id, few_steps, generator=g),
+                 infill_autoregressive(net_ar, x, middle, net_ar.config.vocab_size, generator=g)]
+        for name, filled in zip(out, fills):
+            if not torch.equal(filled[~middle], x[~middle]):
+                raise RuntimeError(f"{name} changed a given word")  # the invariant, checked live
+            out[name].append(validity(grammar, tokenizer.decode(filled)))
+    return out
