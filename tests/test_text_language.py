@@ -107,3 +107,15 @@ def test_splits_are_seeded_and_independent():
     assert torch.equal(a.train, b.train) and torch.equal(a.heldout, b.heldout)
     assert not torch.equal(a.train[:100], a.heldout)
     assert a.train_sentences == frozenset(a.tokenizer.decode(a.train))
+
+
+def test_degenerate_probabilities_are_outside_the_language_not_errors():
+    g = Grammar(p_relative=0.0, p_adjective=1.0, p_plural=0.0)
+    assert g.max_length == 7
+    assert g.is_valid("the big cat sees a red dog")
+    assert g.diagnose("the cat sees a red dog") == "syntax"          # no adjective: p = 0
+    assert g.diagnose("the big cats see a red dog") == "syntax"      # plural: p = 0
+    assert g.log_prob("the big cat that sees a red dog sees a red dog") == -math.inf
+    probs = g.enumerate()
+    assert math.isclose(sum(probs.values()), 1.0) and all(g.is_valid(s) for s in probs)
+    assert math.isclose(-sum(p * math.log2(p) for p in probs.values()), g.entropy_bits(), rel_tol=1e-12)

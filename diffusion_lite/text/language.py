@@ -148,9 +148,9 @@ class Grammar:
             pos += 1
             allowed = self.det_plural if n else self.det_singular
             agree &= det in allowed
-            logp += (math.log(self.p_plural if n else 1 - self.p_plural) - math.log(len(allowed))
-                     - math.log(len(self.nouns)) + (math.log(self.p_adjective / len(self.adjectives))
-                                                   if has_adj else math.log(1 - self.p_adjective)))
+            logp += (_log(self.p_plural if n else 1 - self.p_plural) - math.log(len(allowed))
+                     - math.log(len(self.nouns)) + (_log(self.p_adjective / len(self.adjectives))
+                                                   if has_adj else _log(1 - self.p_adjective)))
             return n
 
         def verb(n: int) -> bool:
@@ -170,7 +170,7 @@ class Grammar:
             pos += 1
             if not verb(n) or noun_phrase() is None:
                 return "syntax", -math.inf
-        logp += math.log(self.p_relative if has_rel else 1 - self.p_relative)
+        logp += _log(self.p_relative if has_rel else 1 - self.p_relative)
         if not verb(n) or noun_phrase() is None or pos != len(words):
             return "syntax", -math.inf
         if not agree or math.isinf(logp):  # a zero-probability choice is outside the language too
@@ -234,6 +234,11 @@ class Grammar:
                         if p * p_o > 0:
                             out[f"{s} {pair[n]} {o}"] = p * p_o / v
         return out
+
+
+def _log(p: float) -> float:
+    """log p, with log 0 = −inf (a choice the grammar never makes)."""
+    return math.log(p) if p > 0 else -math.inf
 
 
 class Tokenizer:

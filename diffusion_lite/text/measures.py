@@ -128,7 +128,10 @@ def infill_autoregressive(net: Callable[..., torch.Tensor], x: torch.Tensor, mid
     A left-to-right model cannot condition on the suffix without extra machinery (rejection,
     or scoring every candidate middle); this is what it does when used as is.
     """
-    start = int(middle.float().argmax(1).min())  # the prefix length (the same for every row)
+    start = middle.float().argmax(1)  # (n,) the prefix length of each row
+    if not (start == start[0]).all():
+        raise ValueError("infill_autoregressive needs the same prefix length in every row")
+    start = int(start[0])
     draw = autoregressive.sample(net, len(x), x.shape[1], bos_id, prefix=x[:, :start],
                                  generator=generator)
     return torch.where(middle, draw, x)
