@@ -54,9 +54,9 @@ def main() -> None:
                                     confidence_steps=(2, 4, 6, 12))
     est = {key: {f: measures.over_seeds([r[f] for r in v]) for f in v[0]} for key, v in sweep.items()}
     with torch.no_grad():
-        bpt = {"masked (bound)": [measures.bound_bits(n, splits.heldout, mask_id, draws=16,
-                                                      generator=torch.Generator().manual_seed(9))
-                                  .mean().item() for n in nets["masked"]],
+        bpt = {"masked (bound)": [measures.bound_bits(n, splits.heldout, mask_id, draws=2 * L,
+                                                      generator=torch.Generator().manual_seed(9 + i))
+                                  .mean().item() for i, n in enumerate(nets["masked"])],
                "autoregressive (exact)": [measures.exact_bits(n, splits.heldout, mask_id).mean().item()
                                           for n in nets["autoregressive"]]}
     gap = measures.over_seeds([a - b for a, b in zip(*bpt.values())])
@@ -74,9 +74,14 @@ def main() -> None:
     speed["autoregressive (L = 12 steps, no KV cache)"] = per_second(
         lambda n: measures.generate(nets["autoregressive"][0], tok, n, generator=g))
 
-    best_key = max((k for k in est if k[0] == "masked"), key=lambda k: est[k]["validity"].value)
+    # The goal is judged on the exact sampler (random order): the confidence order's validity is
+    # bought with novelty (see the table), so it is reported next to it, not used to meet the goal.
+    best_key = max((k for k in est if k[0] == "masked" and k[2] == "random"),
+                   key=lambda k: est[k]["validity"].value)
     best = est[best_key]["validity"]
+    conf = est[("masked", L, "confidence")]
     met = best.value >= GOAL_VALID
+    robust = best.low >= GOAL_VALID
     train_cpu = {kind: [n.pretrained_info.get("train_cpu_s", math.nan) for n in nets[kind]]
                  for kind in zoo.KINDS}
     lines = [
@@ -94,12 +99,15 @@ def main() -> None:
         "## Goals",
         "",
         f"- Masked diffusion ≥ {GOAL_VALID:.0%} valid at its best step count: "
-        f"**{'met' if met else 'NOT met'}** — best {fmt(best)} at k = {best_key[1]} "
-        f"({best_key[2]} order). With the exact (random-order) sampler the best is "
-        f"{fmt(est[('masked', L, 'random')]['validity'])} at k = {L}; the confidence order's "
-        f"validity comes with a collapse of novelty (table below)." + (
-            "" if met else " The models are small and trained for seconds; more training "
-            "steps raise validity (the training curve is still falling)."),
+        f"**{'met' if met and robust else 'met on the mean, not across the seed interval' if met else 'NOT met'}**"
+        f" — with the exact (random-order) sampler the best is {fmt(best)} at k = {best_key[1]}"
+        + ("" if robust else f" (the interval's lower end is below {GOAL_VALID:.0%})")
+        + f". The confidence order reaches {fmt(conf['validity'])} at k = {L}, but only "
+        f"{conf['novelty'].value:.1%} of its valid sentences are new (the language: "
+        f"{est[('grammar', 0, 'exact')]['novelty'].value:.1%}) and {conf['diversity'].value:.0%} "
+        "are distinct: it is not counted towards the goal."
+        + ("" if robust else " The models are small and trained for seconds (about 37 CPU-s "
+           "each); their training loss is still falling, and more steps raise validity."),
         f"- Infilling validity reported: masked (k = gap) {fmt(measures.over_seeds(infill['masked, k = gap']))}, "
         f"AR from the prefix only {fmt(measures.over_seeds(infill['AR, prefix only']))}.",
         f"- Bits-per-token gap measured: masked bound − AR exact = {fmt(gap)} bits/token "

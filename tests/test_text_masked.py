@@ -174,3 +174,15 @@ def test_bad_arguments_name_the_fix():
         masked.reveal_counts(torch.tensor([3]), 0)
     with pytest.raises(ValueError, match="choose one of"):
         masked.diffusion_loss(net, torch.zeros(2, L, dtype=torch.long), MASK, estimator="k")
+
+
+def test_per_sequence_stratified_bound_is_unbiased():
+    from diffusion_lite.text import measures
+
+    net = tiny_net(1)
+    x0 = torch.tensor([[0, 2, 1, 1]])
+    exact = masked.exact_bound(net, x0, MASK).item() / (L * math.log(2))
+    g = torch.Generator().manual_seed(8)
+    for draws in (L, 3):
+        est = measures.bound_bits(net, x0.expand(3000, L), MASK, draws=draws, generator=g)
+        assert abs(est.mean().item() - exact) < 4 * est.std().item() / math.sqrt(len(est))

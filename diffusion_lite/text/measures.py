@@ -54,17 +54,29 @@ def novelty(grammar: Grammar, sentences: Sequence[str], train_sentences: Iterabl
 
 
 @torch.no_grad()
-def bound_bits(net: Callable[..., torch.Tensor], x: torch.Tensor, mask_id: int, *, draws: int = 8,
+def bound_bits(net: Callable[..., torch.Tensor], x: torch.Tensor, mask_id: int, *, draws: int = 12,
                batch: int = 4096, generator: torch.Generator | None = None) -> torch.Tensor:
     """The masked model's bound per sequence in bits per token: (B,), averaged over ``draws``.
 
-    Uses the count estimator (k ~ U{1..L}), stratified over the ``draws`` copies of each sequence.
+    The count estimator, stratified *per sequence*: copy j of a sequence masks
+    k_j = ⌊(j + u)L/draws⌋ + 1 positions (u ~ U(0, 1) per sequence), so each k_j is marginally
+    uniform on 1 … L (unbiased) and with ``draws = L`` every k occurs once — only the choice of
+    positions is left random.
     """
+    if draws < 1:
+        raise ValueError(f"draws must be >= 1, got {draws}")
     L, out = x.shape[1], []
     for chunk in x.split(max(batch // draws, 1)):
+        b = len(chunk)
         rep = chunk.repeat_interleave(draws, dim=0)  # (b·draws, L), copies adjacent
-        nats = masked.diffusion_loss(net, rep, mask_id, estimator="count", generator=generator)
-        out.append(nats.view(-1, draws).mean(1))
+        u = torch.rand(b, 1, generator=generator, dtype=torch.float64)
+        j = torch.arange(draws, dtype=torch.float64)[None]
+        k = (((j + u) * L / draws).floor().long() + 1).clamp(max=L).reshape(-1)  # (b·draws,)
+        rank = torch.rand(rep.shape, generator=generator).argsort(dim=1).argsort(dim=1)
+        hidden = (rank < k[:, None]).to(x.device)
+        z = torch.where(hidden, torch.full_like(rep, mask_id), rep)
+        nats = masked.masked_cross_entropy(net(z), rep, hidden, (L / k.to(torch.float64)).to(x.device))
+        out.append(nats.view(b, draws).mean(1))
     return torch.cat(out) / (L * math.log(2))
 
 
