@@ -186,3 +186,13 @@ def test_per_sequence_stratified_bound_is_unbiased():
     for draws in (L, 3):
         est = measures.bound_bits(net, x0.expand(3000, L), MASK, draws=draws, generator=g)
         assert abs(est.mean().item() - exact) < 4 * est.std().item() / math.sqrt(len(est))
+
+
+def test_mask_tokens_takes_a_scalar_time_and_rejects_a_wrong_shape():
+    x0 = torch.zeros(3, L, dtype=torch.long)
+    z, m = masked.mask_tokens(x0, 1.0, MASK)
+    assert m.all() and (z == MASK).all()
+    z, m = masked.mask_tokens(x0, 0.0, MASK)
+    assert not m.any() and torch.equal(z, x0)
+    with pytest.raises(ValueError, match="shape"):
+        masked.mask_tokens(x0, torch.rand(2), MASK)

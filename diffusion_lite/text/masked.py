@@ -74,9 +74,12 @@ def mask_tokens(x0: torch.Tensor, t: torch.Tensor, mask_id: int, *, schedule: st
                 generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Sample z_t ~ q(z_t | x): each token becomes [M] independently with probability 1 − α_t.
 
-    ``t`` has shape (B,) (one time per sequence). Returns ``(z, masked)``, both (B, L).
+    ``t`` is a float or has shape (B,) (one time per sequence). Returns ``(z, masked)``, (B, L).
     """
-    keep = alpha(t, schedule).to(x0.device)[:, None]  # (B, 1)
+    keep = alpha(t, schedule).to(x0.device)
+    if keep.ndim > 1 or keep.numel() not in (1, x0.shape[0]):
+        raise ValueError(f"t must be a float or shape (B,) = ({x0.shape[0]},), got {tuple(keep.shape)}")
+    keep = keep.reshape(-1, 1)  # (B, 1) or (1, 1)
     u = torch.rand(x0.shape, generator=generator, dtype=torch.float64).to(x0.device)  # (B, L)
     masked = u >= keep
     return torch.where(masked, torch.full_like(x0, mask_id), x0), masked
