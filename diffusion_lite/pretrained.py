@@ -139,7 +139,8 @@ REGISTRY: dict[str, Entry] = {
 # ``pretrained(name)`` imports them on first use, so a name works without importing its chapter module.
 PROVIDERS: tuple[str, ...] = ("diffusion_lite.ablations", "diffusion_lite.ebm",
                               "diffusion_lite.families.zoo", "diffusion_lite.few_step",
-                              "diffusion_lite.nets.noisy_classifier", "diffusion_lite.flow_models")
+                              "diffusion_lite.nets.noisy_classifier", "diffusion_lite.flow_models",
+                              "diffusion_lite.text.zoo")
 
 
 def register(name: str, entry: Entry) -> None:
