@@ -100,3 +100,6 @@ def load(kind: str, seed: int = 0, *, verbose: bool = False, **changes) -> nn.Mo
 for _kind in KINDS:
     pretrained.register(f"text_{_kind}", pretrained.Entry(
         config_for(_kind), build, train, _fingerprint))
+
+# Every (name, config) chapter 15 loads, for the cache warm-up (`make cache`, Binder's postBuild).
+COURSE_MODELS = [(f"text_{kind}", config_for(kind, seed)) for kind in KINDS for seed in (0, 1, 2)]
