@@ -135,7 +135,8 @@ REGISTRY: dict[str, Entry] = {
 
 # Modules that register cached models of later chapters with :func:`register` when imported.
 # ``pretrained(name)`` imports them on first use, so a name works without importing its chapter module.
-PROVIDERS: tuple[str, ...] = ()
+PROVIDERS: tuple[str, ...] = ("diffusion_lite.nets.autoencoder", "diffusion_lite.nets.transformer",
+                             "diffusion_lite.latent", "diffusion_lite.cascade")
 
 
 def register(name: str, entry: Entry) -> None:
