@@ -72,7 +72,7 @@ class LatentDiffusion(nn.Module):
         self.config = cfg
         self.autoencoder = Autoencoder(cfg.autoencoder)
         self.net = Transformer(cfg.net)
-        self.register_buffer("latent_std", torch.ones(()))
+        self.register_buffer("latent_std", torch.ones(1))  # (1,): safetensors digests need ndim >= 1
 
     def denoiser(self) -> Denoiser:
         """The latent model as the contract D(z, σ, labels=None) -> ẑ₀."""
