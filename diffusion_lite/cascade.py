@@ -23,6 +23,7 @@ Notation (code → symbol):
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from dataclasses import dataclass, field
 
@@ -82,15 +83,13 @@ class SuperResolutionNet(nn.Module):
 
 
 def _base_train() -> TrainConfig:
-    return TrainConfig(steps=1500, batch_size=128, lr=2e-3, lr_warmup=100, ema_decay=0.999,
-                       prediction="edm", sigma_data=0.5, p_mean=-1.2, p_std=1.2,
-                       label_dropout=0.1, null_label=10, seed=0, progress=False)
+    return dataclasses.replace(pretrained.DigitsUNetConfig().train, steps=1500)
 
 
 def _sr_train() -> TrainConfig:
-    return TrainConfig(steps=2000, batch_size=128, lr=2e-3, lr_warmup=100, ema_decay=0.999,
-                       prediction="edm", sigma_data=0.5, p_mean=-1.2, p_std=1.2, seed=0,
-                       progress=False)
+    # No labels: the condition is the low-resolution image (label dropout off).
+    return dataclasses.replace(pretrained.DigitsUNetConfig().train, steps=2000, label_dropout=0.0,
+                               null_label=None)
 
 
 @dataclass(frozen=True)
