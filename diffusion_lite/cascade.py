@@ -1,9 +1,10 @@
 """Cascaded diffusion: a 4×4 base model, then an 8×8 super-resolution model {cite}`ho2022cascaded`.
 
 Generation runs low resolution first. The **base** model samples a 4×4 digit x_low given its class;
-the **super-resolution** (SR) model samples the 8×8 digit given the upsampled x_low. Each stage is
-an ordinary denoiser trained with :func:`diffusion_lite.training.train` and sampled with a
-chapter-6 sampler; the SR stage receives its condition where a class label would go.
+the **super-resolution** (SR) model samples the 8×8 digit given the upsampled x_low (and the
+class, as in {cite}`ho2022cascaded`, where every stage is class-conditional). Each stage is an
+ordinary denoiser trained with :func:`diffusion_lite.training.train` and sampled with a chapter-6
+sampler; the SR stage receives its condition where a class label would go.
 
 **Noise-conditioning augmentation** {cite}`ho2022cascaded`: during training the SR model sees the
 low-resolution image with Gaussian noise of a random level σ_aug ~ U(0, σ_aug,max) added, and is
@@ -18,7 +19,7 @@ Notation (code → symbol):
 | ``x`` | x | 8×8 image ``(B, 1, 8, 8)`` |
 | ``low`` | x_low = pool(x) | 4×4 image (2×2 average pooling) ``(B, 1, 4, 4)`` |
 | ``aug_sigma`` | σ_aug | noise added to x_low before it conditions the SR model |
-| ``cond`` | [up(x_low + σ_aug ε), σ_aug] | the SR model's condition ``(B, 2, 8, 8)`` |
+| ``cond`` | [up(x_low + σ_aug ε), σ_aug, y] | the SR model's condition ``(B, 3, 8, 8)`` |
 """
 
 from __future__ import annotations
@@ -50,21 +51,27 @@ def upsample(x: torch.Tensor) -> torch.Tensor:
     return F.interpolate(x, scale_factor=2, mode="nearest")
 
 
-def make_condition(low: torch.Tensor, aug_sigma: torch.Tensor | float, *,
+def make_condition(low: torch.Tensor, aug_sigma: torch.Tensor | float,
+                   labels: torch.Tensor | None = None, *, null_label: int = 10,
                    generator: torch.Generator | None = None) -> torch.Tensor:
-    """The SR condition [up(x_low + σ_aug ε), σ_aug as a constant plane], shape ``(B, 2, 2h, 2w)``."""
+    """The SR condition ``(B, 3, 2h, 2w)``: [up(x_low + σ_aug ε), σ_aug, y] with σ_aug and the
+    class y (``null_label`` when ``labels`` is None) as constant planes."""
     aug = torch.as_tensor(aug_sigma, dtype=low.dtype, device=low.device).expand(low.shape[0])
     noisy = low + aug[:, None, None, None] * torch.randn(low.shape, generator=generator,
                                                           dtype=low.dtype).to(low.device)
     up = upsample(noisy)  # (B, 1, H, W)
-    return torch.cat([up, aug[:, None, None, None].expand_as(up)], dim=1)  # (B, 2, H, W)
+    y = torch.full((low.shape[0],), float(null_label)) if labels is None else labels.float()
+    planes = [aug[:, None, None, None].expand_as(up), y.to(up)[:, None, None, None].expand_as(up)]
+    return torch.cat([up, *planes], dim=1)  # (B, 3, H, W)
 
 
 class SuperResolutionNet(nn.Module):
-    """``net(x, c_noise, labels=cond)``: the transformer on [x, cond] stacked as channels.
+    """``net(x, c_noise, labels=cond)``: the transformer on [x, up(x_low), σ_aug] as channels,
+    conditioned on the class y through adaLN like any label.
 
     The contract passes one extra argument to a network (``labels``); for the SR stage that
-    argument is the condition image from :func:`make_condition`, not a class index.
+    argument is the condition from :func:`make_condition`, which carries the class as its last
+    plane.
     """
 
     def __init__(self, config: TransformerConfig) -> None:
@@ -76,10 +83,11 @@ class SuperResolutionNet(nn.Module):
 
     def forward(self, x: torch.Tensor, c_noise: torch.Tensor,
                 labels: torch.Tensor | None = None) -> torch.Tensor:
-        if labels is None or labels.shape != (x.shape[0], 2, *x.shape[2:]):
-            raise ValueError("the SR net needs its condition: labels=make_condition(x_low, σ_aug) "
-                             f"of shape ({x.shape[0]}, 2, {x.shape[2]}, {x.shape[3]})")
-        return self.net(torch.cat([x, labels], dim=1), c_noise)
+        if labels is None or labels.shape != (x.shape[0], 3, *x.shape[2:]):
+            raise ValueError("the SR net needs its condition: labels=make_condition(x_low, σ_aug, "
+                             f"y) of shape ({x.shape[0]}, 3, {x.shape[2]}, {x.shape[3]})")
+        y = labels[:, 2, 0, 0].round().long()  # (B,) the class plane
+        return self.net(torch.cat([x, labels[:, :2]], dim=1), c_noise, y)
 
 
 def _base_train() -> TrainConfig:
@@ -98,7 +106,7 @@ class CascadeConfig:
 
     base: TransformerConfig = TransformerConfig(image_size=4, patch_size=1, width=48, depth=2)
     sr: TransformerConfig = TransformerConfig(in_channels=3, out_channels=1, image_size=8,
-                                              patch_size=2, width=48, depth=3, num_classes=0)
+                                              patch_size=2, width=48, depth=3)
     train_base: TrainConfig = field(default_factory=_base_train)
     train_sr: TrainConfig = field(default_factory=_sr_train)
     aug_sigma_max: float = 0.5  # training draws σ_aug ~ U(0, aug_sigma_max); 0 switches it off
@@ -128,12 +136,13 @@ class Cascade(nn.Module):
         return Denoiser(self.sr, tc.prediction, tc.sigma_data)
 
 
-def sr_sampler(x: torch.Tensor, aug_sigma_max: float):
+def sr_sampler(x: torch.Tensor, labels: torch.Tensor, aug_sigma_max: float):
     """A data sampler for :func:`training.train`: (x, cond) with σ_aug ~ U(0, aug_sigma_max)."""
     def draw(n: int, generator: torch.Generator | None = None):
-        x0 = x[torch.randint(len(x), (n,), generator=generator)]  # (n, 1, 8, 8)
+        idx = torch.randint(len(x), (n,), generator=generator)
+        x0 = x[idx]  # (n, 1, 8, 8)
         aug = aug_sigma_max * torch.rand(n, generator=generator)  # (n,)
-        return x0, make_condition(downsample(x0), aug, generator=generator)
+        return x0, make_condition(downsample(x0), aug, labels[idx], generator=generator)
     return draw
 
 
@@ -146,7 +155,7 @@ def train_cascade(cfg: CascadeConfig) -> tuple[Cascade, dict]:
         model.base = Transformer(cfg.base)
         model.sr = SuperResolutionNet(cfg.sr)
     base = training.train(model.base, downsample(x_train), cfg.train_base, labels=y_train)
-    sr = training.train(model.sr, sr_sampler(x_train, cfg.aug_sigma_max), cfg.train_sr)
+    sr = training.train(model.sr, sr_sampler(x_train, y_train, cfg.aug_sigma_max), cfg.train_sr)
     model.base, model.sr = base.ema.net.eval(), sr.ema.net.eval()
     return model.eval(), {"base_final_loss": sum(base.history["loss"][-100:]) / 100,
                           "sr_final_loss": sum(sr.history["loss"][-100:]) / 100}
@@ -157,7 +166,7 @@ def sample_cascade(model: Cascade, labels: torch.Tensor, sigmas_base: torch.Tens
                    sigmas_sr: torch.Tensor, *, aug_sigma: float = 0.1, sampler: str = "heun",
                    generator: torch.Generator | None = None,
                    return_low: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
-    """Base sample x_low | y, then SR sample x | [up(x_low + σ_aug ε), σ_aug] {cite}`ho2022cascaded`."""
+    """Base sample x_low | y, then SR sample x | [up(x_low + σ_aug ε), σ_aug], y {cite}`ho2022cascaded`."""
     if not 0 <= aug_sigma <= model.config.aug_sigma_max:
         raise ValueError(f"aug_sigma={aug_sigma} lies outside the trained range "
                          f"[0, {model.config.aug_sigma_max}]")
@@ -165,7 +174,7 @@ def sample_cascade(model: Cascade, labels: torch.Tensor, sigmas_base: torch.Tens
     low = torch.randn((B, 1, s, s), generator=generator) * sigmas_base[0]
     low = samplers.sample(sampler, functools.partial(model.base_denoiser(), labels=labels), low,
                           sigmas_base, generator=generator)
-    cond = make_condition(low, aug_sigma, generator=generator)  # (B, 2, 2s, 2s)
+    cond = make_condition(low, aug_sigma, labels, generator=generator)  # (B, 3, 2s, 2s)
     x = torch.randn((B, 1, 2 * s, 2 * s), generator=generator) * sigmas_sr[0]
     x = samplers.sample(sampler, functools.partial(model.sr_denoiser(), labels=cond), x,
                         sigmas_sr, generator=generator)

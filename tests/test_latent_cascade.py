@@ -35,13 +35,16 @@ def test_condition_and_resampling():
     low = downsample(x)
     assert torch.allclose(low[:, :, 1, 2], x[:, :, 2:4, 4:6].mean((-1, -2)))
     assert torch.equal(downsample(upsample(low)), low)
-    cond = make_condition(low, 0.0)
-    assert cond.shape == (3, 2, 8, 8) and torch.equal(cond[:, :1], upsample(low))
+    cond = make_condition(low, 0.0, torch.tensor([4, 0, 9]))
+    assert cond.shape == (3, 3, 8, 8) and torch.equal(cond[:, :1], upsample(low))
+    assert torch.equal(cond[:, 2, 5, 1], torch.tensor([4.0, 0.0, 9.0]))
+    assert torch.equal(make_condition(low, 0.0)[:, 2], torch.full((3, 8, 8), 10.0))  # null class
     noisy = make_condition(low, torch.tensor([0.0, 0.5, 1.0]), generator=torch.Generator())
     assert torch.equal(noisy[:, 1, 0, 0], torch.tensor([0.0, 0.5, 1.0]))
     assert torch.equal(noisy[0, :1], upsample(low)[0]) and not torch.equal(noisy[2, :1],
                                                                            upsample(low)[2])
     net = SuperResolutionNet(TransformerConfig(in_channels=3, out_channels=1, **TINY))
+    _ = net(x, torch.zeros(3), cond)  # the class plane becomes the transformer's label
     assert net(x, torch.zeros(3), cond).shape == x.shape
     with pytest.raises(ValueError, match="needs its condition"):
         net(x, torch.zeros(3))
@@ -78,7 +81,7 @@ def test_latent_config_must_match_the_autoencoder():
 def test_cascade_trains_and_samples(tmp_path, monkeypatch):
     monkeypatch.setenv("DIFFUSION_LITE_CACHE", str(tmp_path))
     cfg = CascadeConfig(base=TransformerConfig(image_size=4, patch_size=1, **TINY),
-                        sr=TransformerConfig(in_channels=3, out_channels=1, num_classes=0, **TINY),
+                        sr=TransformerConfig(in_channels=3, out_channels=1, **TINY),
                         train_base=_train(label_dropout=0.1, null_label=10), train_sr=_train())
     model = pretrained.pretrained("ch12_cascade", cfg, verbose=False)
     assert isinstance(model, Cascade)
