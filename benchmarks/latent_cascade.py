@@ -104,7 +104,7 @@ def main() -> None:
         rows.setdefault("transformer (pixels)", []).append(
             (tf.pretrained_info["train_cpu_s"], _pixel(Denoiser(tf, "edm", 0.5))))
         rows.setdefault("latent transformer (+ autoencoder)", []).append(
-            (lat.pretrained_info["train_cpu_s"] + ae.pretrained_info["train_cpu_s"],
+            (lat.pretrained_info["latent_train_cpu_s"] + ae.pretrained_info["train_cpu_s"],
              lambda y, g, m=lat: sample_latent(m, y, LADDER, generator=g)))
         rows.setdefault("cascade 4×4 → 8×8 (σ_aug = 0.1)", []).append(
             (cas.pretrained_info["train_cpu_s"],
