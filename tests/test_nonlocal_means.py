@@ -35,6 +35,14 @@ def test_matches_skimage(s, d, h, sigma):
     assert np.abs(exact.numpy() - ref).mean() < 0.01
 
 
+def test_matches_skimage_on_non_square_images_in_zero_one():
+    x = torch.rand(3, 9, 13, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    ref = _skimage(x, 5, 4, 0.2, 0.1)
+    ours = non_local_means(x, patch_size=5, patch_distance=4, h=0.2, sigma=0.1,
+                           skimage_compatible=True)
+    assert np.abs(ours.numpy() - ref).max() < 1e-10
+
+
 def test_shapes_dtype_and_fixed_points():
     x = _noisy(3).float()
     assert non_local_means(x).shape == x.shape and non_local_means(x).dtype == torch.float32
