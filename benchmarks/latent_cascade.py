@@ -213,6 +213,13 @@ def _write(args, results, floor, kid_floor, recon_fd, window, wall, cpu) -> None
                   "| attention | training CPU-s | σ = 0.1 | σ = 0.4 | σ = 1.6 |", "|---|---|---|---|---|"]
         for name, w in window.items():
             lines.append(f"| {name} | {w['train']:.0f} | {w[0.1]:.2f} | {w[0.4]:.2f} | {w[1.6]:.2f} |")
+        g, loc = window.values()
+        gap = max(abs(g[s] - loc[s]) for s in (0.1, 0.4, 1.6))
+        lines += ["", f"Trained with 3×3-patch windows from the start, the transformer denoises within "
+                  f"{gap:.2f} dB of the globally attending one at every σ, at the same training cost "
+                  "(the mask does not save compute at 16 tokens). Masking the *global* model's "
+                  "attention only at inference costs 0.3–0.6 dB (notebook 12): the trained network "
+                  "reaches across the digit when it can, but it does not need to."]
     OUT.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
