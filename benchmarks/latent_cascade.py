@@ -207,6 +207,9 @@ def _write(args, results, floor, kid_floor, recon_fd, window, wall, cpu) -> None
               + f" CPU-s: **{sum(cold.values()):.0f} CPU-s** in total (budget ≤ 300: "
               f"{'met' if sum(cold.values()) <= 300 else 'NOT met'}). Measured while the shared "
               "machine was loaded; the chapter-7 U-Net is reused, not retrained."]
+    lines += ["", "CPU times per sample move by 10–20% between runs on the shared machine (two "
+              "runs gave the latent model 2.2× and 2.5× against the U-Net); the FD ratios do not "
+              "depend on the machine."]
     if window:
         lines += ["", "## Local-window vs global attention (pixel transformer, trained each way)", "",
                   "PSNR (dB) of one denoiser evaluation on the 355 noisy held-out digits.", "",
