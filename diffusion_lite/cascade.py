@@ -171,11 +171,12 @@ def sample_cascade(model: Cascade, labels: torch.Tensor, sigmas_base: torch.Tens
         raise ValueError(f"aug_sigma={aug_sigma} lies outside the trained range "
                          f"[0, {model.config.aug_sigma_max}]")
     B, s = len(labels), model.config.base.image_size
-    low = torch.randn((B, 1, s, s), generator=generator) * sigmas_base[0]
+    device = next(model.parameters()).device  # draw on the CPU (seeded generator), then move
+    low = (torch.randn((B, 1, s, s), generator=generator) * sigmas_base[0]).to(device)
     low = samplers.sample(sampler, functools.partial(model.base_denoiser(), labels=labels), low,
                           sigmas_base, generator=generator)
     cond = make_condition(low, aug_sigma, labels, generator=generator)  # (B, 3, 2s, 2s)
-    x = torch.randn((B, 1, 2 * s, 2 * s), generator=generator) * sigmas_sr[0]
+    x = (torch.randn((B, 1, 2 * s, 2 * s), generator=generator) * sigmas_sr[0]).to(device)
     x = samplers.sample(sampler, functools.partial(model.sr_denoiser(), labels=cond), x,
                         sigmas_sr, generator=generator)
     return (x, low) if return_low else x

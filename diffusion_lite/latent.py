@@ -144,7 +144,9 @@ def sample_latent(model: LatentDiffusion, labels: torch.Tensor | None, sigmas: t
     if labels is None and n is None:
         raise ValueError("pass labels (B,) for conditional samples or n for unconditional ones")
     B = len(labels) if labels is not None else n
-    z = torch.randn((B, *model.autoencoder.latent_shape()), generator=generator) * sigmas[0]
+    device = model.latent_std.device  # draw on the CPU (seeded generator), then move
+    shape = (B, *model.autoencoder.latent_shape())  # (B, c_z, h, w)
+    z = (torch.randn(shape, generator=generator) * sigmas[0]).to(device)
     denoise = functools.partial(model.denoiser(), labels=labels)
     z0 = samplers.sample(sampler, denoise, z, sigmas, generator=generator, **sampler_kwargs)
     return model.autoencoder.decode(z0)
