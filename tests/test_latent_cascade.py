@@ -93,3 +93,29 @@ def test_cascade_trains_and_samples(tmp_path, monkeypatch):
         sample_cascade(model, torch.tensor([0]), sigmas, sigmas, aug_sigma=0.9)
     with pytest.raises(ValueError, match="twice"):
         CascadeConfig(base=TransformerConfig(image_size=8))
+
+
+class _StubClassifier(torch.nn.Module):
+    """Features = the flattened image; class = argmax of a fixed linear map."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = torch.randn(64, 10, generator=torch.Generator().manual_seed(0))
+
+    def forward(self, x):
+        return x.flatten(1)
+
+    def logits(self, x):
+        return x.flatten(1) @ self.w
+
+
+def test_score_samples_on_real_images():
+    from diffusion_lite.latent import score_samples
+
+    clf = _StubClassifier()
+    ref = torch.randn(80, 1, 8, 8, generator=torch.Generator().manual_seed(1)).clamp(-1, 1)
+    labels = clf.logits(ref).argmax(1)
+    images, sc = score_samples(lambda y, g: ref.clone(), labels, ref, clf)
+    assert torch.equal(images, ref) and sc.accuracy == 1.0 and abs(sc.fd) < 1e-6
+    shifted = score_samples(lambda y, g: (ref + 0.5).clamp(-1, 1), labels, ref, clf)[1]
+    assert shifted.fd > 1 and shifted.kid > 0 and shifted.ms_per_sample >= 0
