@@ -140,7 +140,9 @@ REGISTRY: dict[str, Entry] = {
 PROVIDERS: tuple[str, ...] = ("diffusion_lite.ablations", "diffusion_lite.ebm",
                               "diffusion_lite.families.zoo", "diffusion_lite.few_step",
                               "diffusion_lite.nets.noisy_classifier", "diffusion_lite.flow_models",
-                              "diffusion_lite.text.zoo")
+                              "diffusion_lite.text.zoo", "diffusion_lite.nets.autoencoder",
+                              "diffusion_lite.nets.transformer", "diffusion_lite.latent",
+                              "diffusion_lite.cascade")
 
 
 def register(name: str, entry: Entry) -> None:
