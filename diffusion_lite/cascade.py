@@ -184,3 +184,6 @@ def sample_cascade(model: Cascade, labels: torch.Tensor, sigmas_base: torch.Tens
 
 pretrained.register("ch12_cascade", pretrained.Entry(CascadeConfig(), Cascade, train_cascade,
                                                      pretrained.digits_fingerprint))
+
+# What chapter 12 loads from this module, for the cache warm-up (`make cache`, Binder's postBuild).
+COURSE_MODELS = [("ch12_cascade", None)]  # None: the registered default config

@@ -185,3 +185,6 @@ def score_samples(generate: Callable[[torch.Tensor, torch.Generator], torch.Tens
 pretrained.register("ch12_latent", pretrained.Entry(LatentDiffusionConfig(), LatentDiffusion,
                                                     train_latent_diffusion,
                                                     pretrained.digits_fingerprint))
+
+# What chapter 12 loads from this module, for the cache warm-up (`make cache`, Binder's postBuild).
+COURSE_MODELS = [("ch12_latent", None)]  # None: the registered default config

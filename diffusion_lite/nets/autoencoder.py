@@ -169,3 +169,6 @@ def _train_on_digits(cfg: AutoencoderConfig) -> tuple[Autoencoder, dict]:
 pretrained.register("ch12_autoencoder", pretrained.Entry(AutoencoderConfig(), Autoencoder,
                                                          _train_on_digits,
                                                          pretrained.digits_fingerprint))
+
+# What chapter 12 loads from this module, for the cache warm-up (`make cache`, Binder's postBuild).
+COURSE_MODELS = [("ch12_autoencoder", None)]  # None: the registered default config

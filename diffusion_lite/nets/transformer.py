@@ -284,3 +284,6 @@ def train_digits_transformer(cfg: DigitsTransformerConfig) -> tuple[Transformer,
 pretrained.register("ch12_transformer", pretrained.Entry(
     DigitsTransformerConfig(), lambda c: Transformer(c.net), train_digits_transformer,
     pretrained.digits_fingerprint))
+
+# What chapter 12 loads from this module, for the cache warm-up (`make cache`, Binder's postBuild).
+COURSE_MODELS = [("ch12_transformer", None)]  # None: the registered default config
