@@ -102,6 +102,7 @@ def export(run: str | os.PathLike, out: str | os.PathLike, *, atol: float = 1e-5
     os.replace(tmp, ts_path)
     card = {
         "format": "diffusion-lite-model-card/1",
+        "step": meta["step"],  # the training step of these weights (every checkpoint names one)
         "model": meta["model"], "parameters": runs.count_parameters(den),
         "preconditioning": {"prediction": den.prediction, "sigma_data": den.sigma_data,
                             "contract": "D(x, sigma[, labels]) -> x0_hat, x = x0 + sigma*eps"},
