@@ -55,7 +55,7 @@ from diffusion_lite.unet import UNet, UNetConfig
 
 __all__ = ["pretrained", "cache_dir", "cache_key", "cache_path", "REGISTRY", "Entry", "register",
            "PROVIDERS", "DigitsUNetConfig", "train_digits_unet", "digits_denoiser",
-           "digits_fingerprint"]
+           "digits_fingerprint", "train_on_digits"]
 
 FORMAT_VERSION = model_cache.FORMAT_VERSION
 
@@ -103,11 +103,21 @@ def train_digits_unet(cfg: DigitsUNetConfig) -> tuple[nn.Module, dict]:
     """
     if cfg.train.label_dropout > 0 and cfg.train.null_label != cfg.unet.num_classes:
         raise ValueError(f"train.null_label must be the U-Net's null class {cfg.unet.num_classes}")
+    return train_on_digits(lambda: UNet(cfg.unet), cfg.train)
+
+
+def train_on_digits(build: Callable[[], nn.Module], config: TrainConfig) -> tuple[nn.Module, dict]:
+    """Train ``build()`` on the digits' training split with :func:`training.train` (labels given,
+    so label dropout can teach guidance); return its EMA network and the mean loss per 100 steps.
+
+    The initialisation is seeded from ``config.seed`` without touching the global random state, so
+    a digit model is deterministic given its config on CPU.
+    """
     x_train, y_train = data.load_digits(split="train")  # (N, 1, 8, 8), (N,)
-    with torch.random.fork_rng(devices=[]):  # seeded initialisation without touching global state
-        torch.manual_seed(cfg.train.seed)
-        net = UNet(cfg.unet)
-    state = training.train(net, x_train, cfg.train, labels=y_train)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        net = build()
+    state = training.train(net, x_train, config, labels=y_train)
     loss = state.history["loss"]
     # Mean loss per 100 steps keeps the stored metadata small.
     chunks = [sum(loss[i:i + 100]) / len(loss[i:i + 100]) for i in range(0, len(loss), 100)]

@@ -38,7 +38,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from diffusion_lite import data, pretrained, training
+from diffusion_lite import pretrained
 from diffusion_lite.models import SinusoidalEmbedding
 from diffusion_lite.training import TrainConfig
 
@@ -271,14 +271,7 @@ class DigitsTransformerConfig:
 def train_digits_transformer(cfg: DigitsTransformerConfig) -> tuple[Transformer, dict]:
     """Train on the digits' training split with :func:`training.train` (label dropout for
     guidance); return the EMA network {cite}`peebles2023`, {cite}`karras2022`."""
-    x_train, y_train = data.load_digits(split="train")  # (N, 1, 8, 8), (N,)
-    with torch.random.fork_rng(devices=[]):  # seeded initialisation, global RNG untouched
-        torch.manual_seed(cfg.train.seed)
-        net = Transformer(cfg.net)
-    state = training.train(net, x_train, cfg.train, labels=y_train)
-    loss = state.history["loss"]
-    chunks = [sum(loss[i:i + 100]) / len(loss[i:i + 100]) for i in range(0, len(loss), 100)]
-    return state.ema.net.eval(), {"loss_per_100_steps": chunks}
+    return pretrained.train_on_digits(lambda: Transformer(cfg.net), cfg.train)
 
 
 pretrained.register("ch12_transformer", pretrained.Entry(
