@@ -5,6 +5,7 @@
     diffusion-lite evaluate RUN              # chapter 8's metrics beside their noise floors
     diffusion-lite export RUN --out MODEL    # safetensors + model card + checked TorchScript
     diffusion-lite info RUN|MODEL            # what a run or an exported model holds
+    diffusion-lite cache [--check]           # warm the course's model cache (make cache)
     torchrun --nproc_per_node=2 -m diffusion_lite train DATA --out RUN   # data-parallel
 
 Each subcommand is one entry of :data:`COMMANDS`, added with :func:`register` (a name, a help
@@ -244,6 +245,26 @@ register("evaluate", "compare samples with held-out data; each metric with its n
 register("export", "write weights, a model card and a checked TorchScript denoiser", _export_args,
          _export)
 register("info", "describe a run, an exported model or a checkpoint", _info_args, _info)
+
+
+def _cache_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--jobs", type=int, default=2, help="processes training at once (default 2)")
+    what = p.add_mutually_exclusive_group()
+    what.add_argument("--list", action="store_true", help="list the course's models and exit")
+    what.add_argument("--check", action="store_true",
+                      help="exit with status 1 if a model is missing (trains nothing)")
+
+
+def _cache(args: argparse.Namespace) -> int:
+    from . import warmup
+
+    argv = ["--jobs", str(args.jobs)] + (["--list"] if args.list else []) + \
+        (["--check"] if args.check else [])
+    return warmup.main(argv)
+
+
+register("cache", "train every model the course's notebooks load, once (a class's shared cache)",
+         _cache_args, _cache)
 
 
 # --------------------------------------------------------------------------------------- main

@@ -74,3 +74,10 @@ def test_check_fails_on_a_cold_cache_without_training(tiny_provider, capsys):
 def test_jobs_must_be_a_positive_integer():
     with pytest.raises(ValueError, match="jobs"):
         warmup.warm_cache(jobs=0)
+
+
+def test_the_command_line_cache_subcommand_checks_without_training(tiny_provider, capsys):
+    from diffusion_lite import cli
+
+    assert cli.main(["cache", "--check"]) == 1 and tiny_provider == []
+    assert "missing" in capsys.readouterr().out
