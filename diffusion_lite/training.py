@@ -104,8 +104,15 @@ def _check_batch(x0, labels, config: TrainConfig, dtype: torch.dtype) -> None:
     if x0.dtype != dtype:
         raise TypeError(f"data is {x0.dtype} but the network's weights are {dtype}; convert one "
                         f"of them, e.g. data.to({dtype}) or net.to({x0.dtype})")
-    if labels is not None and labels.dtype not in (torch.int32, torch.int64):
-        raise TypeError(f"labels must be integer class indices, got {labels.dtype}; use labels.long()")
+    # Labels are class indices when they are dropped for guidance; otherwise any per-sample
+    # condition the network takes as its third argument (chapter 12's cascade passes an image).
+    if (labels is not None and config.label_dropout > 0
+            and labels.dtype not in (torch.int32, torch.int64)):
+        raise TypeError(f"labels must be integer class indices to be dropped for guidance, got "
+                        f"{labels.dtype}; use labels.long()")
+    if labels is not None and labels.shape[:1] != x0.shape[:1]:
+        raise ValueError(f"labels hold {labels.shape[0]} rows but the batch has {x0.shape[0]}; "
+                         "return one label (or condition) per sample")
     if config.label_dropout > 0 and labels is None:
         raise ValueError("label_dropout > 0 but no labels were given; pass labels=... or set "
                          "label_dropout=0")

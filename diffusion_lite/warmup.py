@@ -46,21 +46,25 @@ def missing() -> list[tuple[str, object]]:
     return [(n, c) for n, c in course_models() if not _pretrained.cache_path(n, c).exists()]
 
 
-def _warm_one(item: tuple[str, object]) -> tuple[str, float]:
+def _warm_one(item: tuple[str, object]) -> tuple[str, float, str | None]:
     import torch
 
     torch.set_num_threads(1)  # one core per worker: small models gain nothing from more
     name, config = item
     t0 = time.perf_counter()
-    _pretrained.pretrained(name, config, verbose=False)
-    return name, time.perf_counter() - t0
+    try:
+        _pretrained.pretrained(name, config, verbose=False)
+    except Exception as exc:  # reported with the others at the end; the rest still warm up
+        return name, time.perf_counter() - t0, f"{type(exc).__name__}: {exc}"
+    return name, time.perf_counter() - t0, None
 
 
 def warm_cache(jobs: int = 2, *, verbose: bool = True) -> list[tuple[str, float]]:
     """Load or train every course model, ``jobs`` at a time; return (name, wall seconds) per model.
 
     The cache's per-file lock makes concurrent runs (two instructors, two workers) train each model
-    once; an already cached model is only verified and loaded.
+    once; an already cached model is only verified and loaded. A model that fails to train does
+    not stop the others: the failures are raised together at the end.
     """
     if not (isinstance(jobs, int) and jobs >= 1):
         raise ValueError(f"jobs must be an integer >= 1, got {jobs!r}")
@@ -76,9 +80,13 @@ def warm_cache(jobs: int = 2, *, verbose: bool = True) -> list[tuple[str, float]
         with ProcessPoolExecutor(jobs, mp_context=get_context("spawn")) as pool:
             done = list(pool.map(_warm_one, items))
     if verbose:
-        for name, seconds in done:
-            print(f"  {name:<32} {seconds:7.1f} s")
-    return done
+        for name, seconds, error in done:
+            print(f"  {name:<32} {seconds:7.1f} s" + (f"  FAILED: {error}" if error else ""))
+    failed = [f"{name}: {error}" for name, _, error in done if error]
+    if failed:
+        raise RuntimeError(f"{len(failed)} of {len(done)} models could not be trained:\n  "
+                           + "\n  ".join(failed))
+    return [(name, seconds) for name, seconds, _ in done]
 
 
 def main(argv: list[str] | None = None) -> int:

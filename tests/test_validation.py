@@ -54,8 +54,12 @@ def test_bad_inputs_to_train_name_the_fix(tmp_path):
     with pytest.raises(TypeError, match="data is torch.float64"):
         training.train(net(), lambda n, generator=None: torch.randn(n, 2, dtype=torch.float64),
                        TrainConfig(**CFG))
-    with pytest.raises(TypeError, match="integer class indices"):
-        training.train(net(), x, TrainConfig(**CFG), labels=torch.zeros(20))
+    with pytest.raises(TypeError, match="integer class indices"):  # dropped labels are classes
+        training.train(net(), x, TrainConfig(**CFG | {"label_dropout": 0.1, "null_label": 3}),
+                       labels=torch.zeros(20))
+    with pytest.raises(ValueError, match="one label .or condition. per sample"):
+        training.train(net(), lambda n, generator=None: (torch.randn(n, 2), torch.zeros(n + 1)),
+                       TrainConfig(**CFG))
     with pytest.raises(ValueError, match="no labels were given"):
         training.train(net(), x, TrainConfig(**CFG | {"label_dropout": 0.1, "null_label": 3}))
     blocker = tmp_path / "a_file"

@@ -81,3 +81,20 @@ def test_the_command_line_cache_subcommand_checks_without_training(tiny_provider
 
     assert cli.main(["cache", "--check"]) == 1 and tiny_provider == []
     assert "missing" in capsys.readouterr().out
+
+
+def test_a_failing_model_does_not_stop_the_others(tiny_provider, monkeypatch):
+    tiny = [(n, c) for n, c in warmup.course_models() if n == "tiny"]
+    entry = pretrained.REGISTRY["tiny"]
+
+    def train(cfg):
+        if cfg.seed == 1:
+            raise ValueError("broken on purpose")
+        return entry.train(cfg)
+
+    monkeypatch.setitem(pretrained.REGISTRY, "tiny", pretrained.Entry(
+        entry.default_config, entry.build, train, entry.data_fingerprint))
+    monkeypatch.setattr(warmup, "course_models", lambda: tiny)
+    with pytest.raises(RuntimeError, match="(?s)1 of 2 models could not be trained.*broken on purpose"):
+        warmup.warm_cache(jobs=1, verbose=False)
+    assert [c.seed for c in tiny_provider] == [2]  # the second model still trained
