@@ -144,11 +144,12 @@ def _karras(denoiser: DenoiserFn, x: torch.Tensor, sigmas: torch.Tensor, generat
         x_next = torch.lerp(x0_hat, x, sigma_next / sigma_hat)
         # Apply 2nd order correction (trapezoid), unless we stepped to σ = 0:
         # x + h (d + d')/2 = (x + x')/2 + (h/2) d' with h = σ_{i+1} − σ_hat (as x' = x + h d)
-        # and d' = (x' − D(x', σ_{i+1}))/σ_{i+1}.
+        # and d' = (x' − D')/σ_{i+1}, D' = D(x', σ_{i+1}). That is ½x + (½ + c) x' − c D' with
+        # c = h/(2σ_{i+1}): two lerps, lerp(D', lerp(x, x', w_mix), w) with w = 1 + c.
         if heun and sigma_next > 0:
-            h = sigma_next - sigma_hat
-            x_next = torch.add(torch.lerp(x, x_next, 0.5), x_next - den(x_next, sigma_next),
-                               alpha=h / (2 * sigma_next))
+            c = (sigma_next - sigma_hat) / (2 * sigma_next)
+            mix = torch.lerp(x, x_next, (0.5 + c) / (1 + c))         # ((½)x + (½ + c)x')/(1 + c)
+            x_next = torch.lerp(den(x_next, sigma_next), mix, 1 + c)
         x = x_next
         _report(callback, i, sigmas, x, x0_hat, den)
     return den.finish(x)
@@ -226,8 +227,9 @@ def sample_pc(denoiser: DenoiserFn, x: torch.Tensor, sigmas: torch.Tensor, *,
 
     Predictor (reverse diffusion): x' = x + (σ_i² − σ_{i+1}²) s + √(σ_i² − σ_{i+1}²) z, with the
     score s = (D(x, σ) − x)/σ². Corrector (Langevin at σ_{i+1}, ``n_corrector`` times):
-    ε_i = 2 (r ‖z‖ / ‖s‖)² (the paper's step size, ``step_size`` here), x ← x + ε_i s + √(2ε_i) z,
-    with the norms averaged over the batch (so the step size couples the samples of a batch).
+    δ = 2 (r ‖z‖ / ‖s‖)² (the paper's step size ε_i; ε is kept for noise here),
+    x ← x + δ s + √(2δ) z, with the norms averaged over the batch (so the step size couples the
+    samples of a batch).
     NFE = N + n_corrector (N − 1).
     """
     check_int(n_corrector, "n_corrector", minimum=0, what="Langevin steps per level")
@@ -243,10 +245,7 @@ def sample_pc(denoiser: DenoiserFn, x: torch.Tensor, sigmas: torch.Tensor, *,
             x = torch.add(x, _randn(x, generator), alpha=math.sqrt(var))
             # Corrector: Langevin steps at σ_{i+1}, step size set by the target snr r.
             for _ in range(n_corrector):
-                score = (den(x, sigma_next) - x) / sigma_next**2
-                z = _randn(x, generator)
-                step_size = 2 * (snr * _norm(z) / _norm(score)) ** 2     # ε_i, Algorithm 5, α = 1
-                x = x + step_size * score + (2 * step_size).sqrt() * z
+                x = _langevin(den(x, sigma_next), x, sigma_next, snr, _randn(x, generator))
         _report(callback, i, sigmas, x, x0_hat, den)
     return den.finish(x)
 
@@ -255,6 +254,18 @@ def _norm(t: torch.Tensor) -> torch.Tensor:
     """Per-sample norm averaged over the batch, as in Song et al.'s code: a per-sample step size
     explodes for samples where the score is nearly zero."""
     return t.flatten(1).norm(dim=1).mean()                           # scalar
+
+
+def _langevin(x0_hat: torch.Tensor, x: torch.Tensor, sigma: float, snr: float,
+              z: torch.Tensor) -> torch.Tensor:
+    """One corrector step of Algorithm 5 (α = 1): x + δ s + √(2δ) z, δ = 2 (r ‖z‖/‖s‖)².
+
+    With s = (x0_hat − x)/σ² and q = ‖z‖/‖x0_hat − x‖ (0-d tensors: no device synchronisation),
+    δ = 2 r² σ⁴ q², so x + δ s = lerp(x, x0_hat, 2 r² σ² q²) and √(2δ) = 2 r σ² q.
+    """
+    q = _norm(z) / _norm(x0_hat - x)                                 # ‖z‖/‖σ² s‖
+    x = torch.lerp(x, x0_hat, q.square() * (2 * snr**2 * sigma**2))  # x + δ s
+    return torch.addcmul(x, q * (2 * snr * sigma**2), z)             # + √(2δ) z
 
 
 # ----------------------------------------------------------------------------- dispatch
