@@ -180,6 +180,17 @@ def check_function(candidate: Callable, reference: Callable,
     print(f"✓ {name} is correct on {len(cases)} test inputs.")
 
 
+def check_naming_mistakes(candidate: Callable, reference: Callable,
+                          cases: Iterable[Mapping[str, Any]],
+                          mistakes: Callable[..., Mapping[str, Any]], *, name: str, lead: str = "", end: str = "", **options: Any) -> None:
+    """:func:`check_function` with ``mistakes(**case) -> {diagnosis: wrong answer}``, each
+    diagnosis said as ``lead + diagnosis + end`` (e.g. "it looks like you " ... ".")."""
+    check_function(candidate, reference, cases, name=name,
+                   mistakes=lambda **case: {f"{lead}{why}{end}": wrong
+                                            for why, wrong in mistakes(**case).items()},
+                   **options)
+
+
 def _name_typical(got: Any, want: Any, wrong: Mapping[str, Any], *, name: str, context: str,
                   rtol: float, atol: float) -> None:
     """Raise naming the typical mistake ``got`` reproduces, unless ``got`` is right."""
