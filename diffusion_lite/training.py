@@ -129,6 +129,7 @@ def _interactive() -> bool:
     return sys.stderr.isatty() or "ipykernel" in sys.modules
 
 
+@torch.enable_grad()  # trains even when called inside torch.no_grad() (e.g. a sampling cell)
 def train(net: nn.Module, data: torch.Tensor | Callable, config: TrainConfig, *,
           labels: torch.Tensor | None = None, sigma_dist=None, checkpoint: str | None = None,
           resume: str | None = None, until: int | None = None, parallel=None) -> TrainResult:

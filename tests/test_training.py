@@ -159,3 +159,21 @@ def test_a_safetensors_header_starting_with_byte_0x80_is_not_taken_for_a_pickle(
     else:
         pytest.fail("no padding gave a header length with low byte 0x80")
     assert torch.equal(checkpoints.read_tensors(tmp_path / "r")["w"], torch.ones(2))
+
+
+def test_train_works_inside_no_grad():
+    """A learner who calls train() inside a torch.no_grad() block (a sampling cell) gets the same
+    run as outside it (before the fix, backward() failed there)."""
+    data = torch.randn(512, 2, generator=torch.Generator().manual_seed(0)) * 0.3 + 1.0
+    config = TrainConfig(steps=60, batch_size=64, lr=3e-3, progress=False)
+
+    def _net():
+        return models.MLP(dim=2, hidden=16, depth=1, generator=torch.Generator().manual_seed(1))
+
+    with torch.no_grad():
+        net = _net()
+        inside = training.train(net, data, config).history["loss"]
+    outside = training.train(_net(), data, config).history["loss"]
+    assert torch.is_grad_enabled()
+    assert inside == outside and len(inside) == 60
+    assert any(not torch.equal(a, b) for a, b in zip(net.parameters(), _net().parameters()))
