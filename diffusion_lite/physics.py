@@ -1,7 +1,7 @@
 """Physics of diffusion: random walks, Brownian motion and the heat equation.
 
 Part I of the course (chapters 1–2); no neural networks. The Ornstein–Uhlenbeck process of
-chapter 2 lives in :mod:`diffusion_lite.ou`; its four functions (``ou_scale_sigma``,
+chapter 2 lives in :mod:`diffusion_lite.ou`; its functions (``ou_scale_std``,
 ``ou_marginal``, ``simulate_ou``, ``simulate_ou_reverse``) are re-exported here, so
 ``physics.simulate_ou_reverse`` keeps working.
 
@@ -258,4 +258,5 @@ def solve_heat_1d(p0: torch.Tensor, dx: float, D_coef: float, times: Sequence[fl
 
 
 # The Ornstein–Uhlenbeck process (chapter 2), re-exported for code written before the split.
-from .ou import ou_marginal, ou_scale_sigma, simulate_ou, simulate_ou_reverse  # noqa: E402,F401
+from .ou import (ou_marginal, ou_scale_std, reverse_times, simulate_ou,  # noqa: E402,F401
+                 simulate_ou_flow, simulate_ou_reverse)
