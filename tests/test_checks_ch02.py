@@ -16,6 +16,12 @@ def em_step(x, h, theta, D_coef, generator):
     return x - theta * x * h + math.sqrt(2 * D_coef * h) * z
 
 
+def em_float32(x, h, theta, D_coef, generator):
+    """A valid N(0, 1) draw, but float32: torch draws other numbers than in float64."""
+    z = torch.randn(x.shape, generator=generator)
+    return x.float() - theta * x.float() * h + math.sqrt(2 * D_coef * h) * z
+
+
 def em_shared_noise(x, h, theta, D_coef, generator):
     """Right law per coordinate, but one z per particle broadcast over its coordinates."""
     z = torch.randn(x.shape[:1], generator=generator, dtype=x.dtype)
@@ -105,6 +111,7 @@ def test_reverse_reference_equals_the_package_loop():
     (em_uniform_noise, r"not drawn from N\(0, 1\).*torch.rand is uniform"),
     (em_centred_uniform, r"not drawn from N\(0, 1\).*kurtosis"),
     (em_global_rng, "not the draw the given generator makes"),
+    (em_float32, "not the draw the given generator makes.*float32 draw"),
 ])
 def test_em_step_mistakes_are_named(wrong, diagnosis):
     with pytest.raises(ExerciseError, match=f"(?s){diagnosis}"):
