@@ -221,7 +221,8 @@ _FTCS_MISTAKES = {
     "the two edge points are never updated; with reflecting walls they change too, using a ghost "
     "cell equal to the edge value.":
         lambda p, D_coef, dt, dx: _ftcs_variant(p, D_coef, dt, dx, edges=False),
-    "the update has the wrong sign: heat flows from high to low, p_i + r(p_(i−1) − 2p_i + p_(i+1)).":
+    "the update has the wrong sign: heat flows from high to low, "
+    "p_i + r(p_(i−1) − 2p_i + p_(i+1)).":
         lambda p, D_coef, dt, dx: _ftcs_variant(p, D_coef, dt, dx, r=-D_coef * dt / dx**2),
 }
 
@@ -252,7 +253,8 @@ def check_ftcs_step(ftcs_step: Callable) -> None:
     except ValueError:
         out = "refused"
     except NotImplementedError as exc:
-        raise ExerciseError("ftcs_step is not written yet: replace the `# your code here` stub.") from exc
+        raise ExerciseError("ftcs_step is not written yet: replace the `# your code here` "
+                            "stub.") from exc
     except Exception as exc:
         raise ExerciseError(f"ftcs_step raised {type(exc).__name__}: {exc} for an unstable step; "
                             "refuse it with ValueError (it names the bound).") from exc
@@ -261,7 +263,8 @@ def check_ftcs_step(ftcs_step: Callable) -> None:
                        rtol=1e-10,
                        mistakes=lambda **c: {why: f(**c) for why, f in _FTCS_MISTAKES.items()})
         return
-    grew = "" if out is None else f" (it returned max |p| = {float(torch.as_tensor(out).abs().max()):.3g})"
+    grew = ("" if out is None else
+            f" (it returned max |p| = {float(torch.as_tensor(out).abs().max()):.3g})")
     raise ExerciseError(
         "ftcs_step accepted an unstable step, r = D·Δt/Δx² = 0.6 > 1/2" + grew + ".\nHint: a "
         "zig-zag is multiplied by 1 − 4r each step, |1 − 4r| > 1 once r > 1/2: raise ValueError "

@@ -4,12 +4,12 @@ Each checker first compares the learner's function with the reference on several
 (:func:`~diffusion_lite.checks.core.check_function`); if they differ, it also tries the typical
 mistakes listed for that exercise and, when one reproduces the learner's output, names it.
 
-| exercise            | signature                                   | reference                                  |
-|---------------------|---------------------------------------------|--------------------------------------------|
-| Euler–Maruyama step | ``em_step(x, h, theta, D_coef, generator)``  | x − θ·x·h + sqrt(2·D·h)·z, z = randn(x.shape) |
-| OU variance         | ``ou_variance(var0, t, theta, D_coef)``      | e^{−2θt}·v_0 + (D/θ)(1 − e^{−2θt})          |
-| EM stationary var.  | ``em_stationary_variance(h, theta, D_coef)`` | (D/θ) / (1 − θh/2)                          |
-| reverse-time loop   | ``reverse_ou(score_fn, x_T, times, theta, D_coef, generator)`` | ``ou.simulate_ou_reverse`` |
+- Euler–Maruyama step: ``em_step(x, h, theta, D_coef, generator)`` =
+  x − θ·x·h + sqrt(2·D·h)·z with z = randn(x.shape, generator).
+- OU variance: ``ou_variance(var0, t, theta, D_coef)`` = e^{−2θt}·v_0 + (D/θ)(1 − e^{−2θt}).
+- EM stationary variance: ``em_stationary_variance(h, theta, D_coef)`` = (D/θ) / (1 − θh/2).
+- Reverse-time loop: ``reverse_ou(score_fn, x_T, times, theta, D_coef, generator)``, compared
+  with ``ou.simulate_ou_reverse``.
 
 Random answers are compared with the exact draw the given generator makes; when the noise is
 wrong, :func:`~diffusion_lite.checks.core.diagnose_noise` says how (shared across coordinates,
@@ -181,7 +181,8 @@ _STAT_MISTAKES = {
 
 
 def check_em_stationary_variance(em_stationary_variance: Callable) -> None:
-    """Check ``em_stationary_variance(h, theta, D_coef)`` = 2Dh / (1 − (1 − θh)²) = (D/θ)/(1 − θh/2).
+    """Check ``em_stationary_variance(h, theta, D_coef)`` = 2Dh / (1 − (1 − θh)²),
+    i.e. (D/θ) / (1 − θh/2).
 
     The fixed point of v ← (1 − θh)²·v + 2Dh, the variance the Euler–Maruyama chain of the OU
     process settles at; it exceeds D/θ by a bias of order h {cite}`sarkka2019`.

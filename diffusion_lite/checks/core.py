@@ -221,8 +221,8 @@ def diagnose_noise(z_got: Any, z_want: Any, *, name: str, context: str = "",
     where = f" {context}" if context else ""
     if g.ndim == 2 and g.shape[1] > 1 and np.allclose(g, g[:, :1]):
         raise ExerciseError(f"{name}: the noise is shared across coordinates{where}: every "
-                            f"coordinate of a particle gets the same z.\nHint: draw one independent "
-                            f"N(0, 1) number per coordinate, {draw}.")
+                            "coordinate of a particle gets the same z.\nHint: draw one "
+                            f"independent N(0, 1) number per coordinate, {draw}.")
     if g.size > 1 and np.allclose(g, g.reshape(-1)[0]):
         raise ExerciseError(f"{name}: every particle gets the same noise{where}.\nHint: draw a "
                             f"tensor of noise with the shape of x, {draw}.")
@@ -231,7 +231,9 @@ def diagnose_noise(z_got: Any, z_want: Any, *, name: str, context: str = "",
     mean, var = float(flat.mean()), float(flat.var())
     kurt = float(((flat - mean) ** 4).mean() / var**2) if var > 0 else float("nan")
     # 6 standard errors of the mean, variance and kurtosis of n N(0, 1) draws
-    if abs(mean) > 6 / np.sqrt(n) or abs(var - 1) > 6 * np.sqrt(2 / n) or abs(kurt - 3) > 6 * np.sqrt(24 / n):
+    off = (abs(mean) > 6 / np.sqrt(n), abs(var - 1) > 6 * np.sqrt(2 / n),
+           abs(kurt - 3) > 6 * np.sqrt(24 / n))
+    if any(off):
         law = (" (torch.rand is uniform on [0, 1): mean 0.5, variance 1/12)"
                if abs(mean - 0.5) < 0.1 and abs(var - 1 / 12) < 0.03 else "")
         raise ExerciseError(
@@ -240,5 +242,5 @@ def diagnose_noise(z_got: Any, z_want: Any, *, name: str, context: str = "",
     raise ExerciseError(
         f"{name}: the noise looks like N(0, 1) but is not the draw the given generator makes"
         f"{where}.\nHint: draw exactly {draw}, once per step, so that runs are reproducible and "
-        "comparable with the package (the same shape, order and dtype: a float32 draw from the same "
-        "generator gives other numbers than a float64 one).")
+        "comparable with the package (the same shape, order and dtype: a float32 draw from the "
+        "same generator gives other numbers than a float64 one).")
