@@ -1,16 +1,16 @@
 """Physics of diffusion: random walks, Brownian motion and the heat equation.
 
 Part I of the course (chapters 1–2); no neural networks. The Ornstein–Uhlenbeck process of
-chapter 2 lives in :mod:`diffusion_lite.ou`; its four functions (``ou_scale_sigma``,
-``ou_marginal``, ``simulate_ou``, ``simulate_ou_reverse``) are re-exported here, so
-``physics.simulate_ou_reverse`` keeps working.
+chapter 2 lives in :mod:`diffusion_lite.ou`; its functions (``ou_scale_std``,
+``ou_marginal``, ``simulate_ou``, ``simulate_ou_reverse``, ``simulate_ou_flow``,
+``reverse_times``) are re-exported here, so ``physics.simulate_ou_reverse`` keeps working.
 
 Notation (code name -> symbol in the notebooks):
 
     x         particle positions x_t; trajectories have shape (T, N, d)
     x0        starting positions x_0 (the ink drop)
     D_coef    diffusion constant D (in code, D is reserved for the denoiser of Part II)
-    dt, dx    time step Δt, grid spacing Δx
+    dt, dx    time step Δt (h in chapter 2's code), grid spacing Δx
     dim       number of space dimensions d
     msd       mean squared displacement ⟨|x_t − x_0|²⟩ = 2·d·D·t
     p, p0     a density p(x, t) on a grid; p0 = p(x, 0)
@@ -258,4 +258,5 @@ def solve_heat_1d(p0: torch.Tensor, dx: float, D_coef: float, times: Sequence[fl
 
 
 # The Ornstein–Uhlenbeck process (chapter 2), re-exported for code written before the split.
-from .ou import ou_marginal, ou_scale_sigma, simulate_ou, simulate_ou_reverse  # noqa: E402,F401
+from .ou import (ou_marginal, ou_scale_std, reverse_times, simulate_ou,  # noqa: E402,F401
+                 simulate_ou_flow, simulate_ou_reverse)

@@ -67,10 +67,10 @@ def test_ou_errors_name_the_fix():
         ou.simulate_ou_reverse(lambda x, t: x[:2], x, 1.0, 5)
 
 
-def test_scale_sigma_reproduces_marginal_variance():
-    scale, sigma = ou.ou_scale_sigma(torch.tensor([0.1, 1.0, 3.0]), theta=0.7, D_coef=1.3)
+def test_scale_std_reproduces_marginal_variance():
+    scale, noise_std = ou.ou_scale_std(torch.tensor([0.1, 1.0, 3.0]), theta=0.7, D_coef=1.3)
     _, v = ou.ou_marginal(0.0, 1.0, torch.tensor([0.1, 1.0, 3.0]), theta=0.7, D_coef=1.3)
-    torch.testing.assert_close(scale**2 + sigma**2, v)
+    torch.testing.assert_close(scale**2 + noise_std**2, v)
     assert scale[1].item() == pytest.approx(math.exp(-0.7))
 
 
@@ -78,3 +78,53 @@ def test_physics_still_exports_the_ou_functions():
     """Code written before the split (``physics.simulate_ou_reverse``) keeps working."""
     for name in ou.__all__:
         assert getattr(physics, name) is getattr(ou, name)
+
+
+def test_scale_std_is_the_vp_forward_process():
+    """With θ = D = 1: a_t² = ᾱ(t) = e^{−2θt}, b_t² = 1 − ᾱ, and b_t/a_t is chapter 3's σ."""
+    from diffusion_lite import schedules
+
+    t = torch.tensor([0.05, 0.5, 2.0], dtype=torch.float64)
+    scale, noise_std = ou.ou_scale_std(t)
+    alpha_bar = torch.exp(-2 * t)
+    torch.testing.assert_close(scale**2, alpha_bar)
+    torch.testing.assert_close(noise_std**2, 1 - alpha_bar)
+    torch.testing.assert_close(noise_std / scale, schedules.sigma_from_alpha_bar(alpha_bar))
+
+
+def test_reverse_times_and_errors():
+    assert ou.reverse_times(2.0, 4) == pytest.approx([2.0, 1.5, 1.0, 0.5, 0.0])
+    assert ou.reverse_times(2.0, 2, "quadratic") == pytest.approx([2.0, 0.5, 0.0])
+    with pytest.raises(ValueError, match=r"unknown spacing 'log'; choose one of \('uniform', 'quadratic'\)"):
+        ou.reverse_times(1.0, 3, "log")
+
+
+def test_probability_flow_maps_gaussians_exactly_in_the_limit():
+    """Start N(mu, s0²): the ODE x_t = m_t + sqrt(v_t/v_T)(x_T − m_T) is linear; Euler converges."""
+    mu, s0, T = 2.0, 0.3, 3.0
+
+    def score(x, t):
+        m, v = ou.ou_marginal(mu, s0**2, t)
+        return -(x - m) / v
+
+    m_T, v_T = ou.ou_marginal(mu, s0**2, T)
+    x_T = torch.tensor([-1.0, 0.0, 0.5, 2.0], dtype=torch.float64)
+    exact = mu + s0 * (x_T - m_T) / v_T.sqrt()  # the flow map of a Gaussian: an affine map
+    errs = [(ou.simulate_ou_flow(score, x_T, T, n, spacing="quadratic") - exact).abs().max().item()
+            for n in (200, 400)]
+    assert errs[1] < 1e-2 and 1.7 < errs[0] / errs[1] < 2.3  # first order in the step
+
+
+def test_reverse_sde_matches_the_law_of_a_gaussian_start_in_two_dimensions():
+    mu, s0, T = torch.tensor([1.0, -2.0], dtype=torch.float64), 0.5, 3.0
+
+    def score(x, t):
+        m, v = ou.ou_marginal(mu, s0**2, t)
+        return -(x - m) / v
+
+    g = torch.Generator().manual_seed(1)
+    m_T, v_T = ou.ou_marginal(mu, s0**2, T)
+    x_T = m_T + v_T.sqrt() * torch.randn(20_000, 2, generator=g, dtype=torch.float64)
+    x0 = ou.simulate_ou_reverse(score, x_T, T, 300, spacing="quadratic", generator=g)
+    torch.testing.assert_close(x0.mean(0), mu, atol=0.02, rtol=0)
+    torch.testing.assert_close(x0.std(0), torch.full((2,), s0, dtype=torch.float64), atol=0.02, rtol=0)

@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["ExerciseError", "check_function", "check_value", "to_numpy", "name_mistake"]
+__all__ = ["ExerciseError", "check_function", "check_value", "to_numpy", "name_mistake",
+           "diagnose_noise"]
 
 # Keys a checker may give hints for; the diagnosis picks the matching one.
 HINT_KEYS = ("not_implemented", "exception", "none", "type", "shape", "nan", "sign", "scale",
@@ -212,3 +213,45 @@ def _describe(v: Any) -> str:
     if callable(v):
         return f"<function {getattr(v, '__name__', '?')}>"
     return repr(v)
+
+
+def diagnose_noise(z_got: Any, z_want: Any, *, name: str, context: str = "",
+                   draw: str = "torch.randn(x.shape, generator=generator, dtype=x.dtype)") -> None:
+    """Explain why the noise ``z_got`` an answer used differs from the exact draw ``z_want``.
+
+    ``z_got`` is the standard-normal noise recovered from the learner's step (shape ``(N, d)`` or
+    ``(N,)``), ``z_want`` the one the given generator yields. Raises :class:`ExerciseError`
+    naming the first defect found: noise shared across coordinates or particles, drawn from the
+    wrong law (mean, variance or tails off), or a valid N(0, 1) draw that is not the generator's
+    (a global RNG, a different shape or order). Returns quietly when the two agree.
+    """
+    g, w = to_numpy(z_got, name), to_numpy(z_want, "the exact draw")
+    # tolerance of float32 arithmetic on the right numbers
+    if g.shape == w.shape and np.allclose(g, w, rtol=1e-4, atol=1e-5):
+        return
+    where = f" {context}" if context else ""
+    if g.ndim == 2 and g.shape[1] > 1 and np.allclose(g, g[:, :1]):
+        raise ExerciseError(f"{name}: the noise is shared across coordinates{where}: every "
+                            "coordinate of a particle gets the same z.\nHint: draw one "
+                            f"independent N(0, 1) number per coordinate, {draw}.")
+    if g.size > 1 and np.allclose(g, g.reshape(-1)[0]):
+        raise ExerciseError(f"{name}: every particle gets the same noise{where}.\nHint: draw a "
+                            f"tensor of noise with the shape of x, {draw}.")
+    flat = g.reshape(-1)
+    n = flat.size
+    mean, var = float(flat.mean()), float(flat.var())
+    kurt = float(((flat - mean) ** 4).mean() / var**2) if var > 0 else float("nan")
+    # 6 standard errors of the mean, variance and kurtosis of n N(0, 1) draws
+    off = (abs(mean) > 6 / np.sqrt(n), abs(var - 1) > 6 * np.sqrt(2 / n),
+           abs(kurt - 3) > 6 * np.sqrt(24 / n))
+    if any(off):
+        law = (" (torch.rand is uniform on [0, 1): mean 0.5, variance 1/12)"
+               if abs(mean - 0.5) < 0.1 and abs(var - 1 / 12) < 0.03 else "")
+        raise ExerciseError(
+            f"{name}: the noise is not drawn from N(0, 1){where}: it has mean {mean:.3g}, variance "
+            f"{var:.3g} and kurtosis {kurt:.3g} (expected 0, 1 and 3){law}.\nHint: {draw}.")
+    raise ExerciseError(
+        f"{name}: the noise looks like N(0, 1) but is not the draw the given generator makes"
+        f"{where}.\nHint: draw exactly {draw}, once per step, so that runs are reproducible and "
+        "comparable with the package (the same shape, order and dtype: a float32 draw from the "
+        "same generator gives other numbers than a float64 one).")
