@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["ExerciseError", "check_function", "check_value", "to_numpy", "name_mistake"]
+__all__ = ["ExerciseError", "check_function", "check_value", "to_numpy", "name_mistake",
+           "check_with_mistakes"]
 
 # Keys a checker may give hints for; the diagnosis picks the matching one.
 HINT_KEYS = ("not_implemented", "exception", "none", "type", "shape", "nan", "sign", "scale",
@@ -201,3 +202,12 @@ def _describe(v: Any) -> str:
     if callable(v):
         return f"<function {getattr(v, '__name__', '?')}>"
     return repr(v)
+
+
+def check_with_mistakes(candidate: Callable, reference: Callable,
+                        cases: Iterable[Mapping[str, Any]], *, name: str,
+                        mistakes: Mapping[str, Callable], hints: Mapping[str, str] | None = None,
+                        atol: float = 1e-6, rtol: float = 1e-4) -> None:
+    """:func:`check_function` naming typical mistakes given as ``{diagnosis: wrong(**case)}``."""
+    check_function(candidate, reference, cases, name=name, hints=hints, atol=atol, rtol=rtol,
+                   mistakes=lambda **c: {why: wrong(**c) for why, wrong in mistakes.items()})
