@@ -96,6 +96,8 @@ class MixtureFit:
     weights: tuple[float, ...]  # recovered weights ŵ_k = mean r_k(x)
     spread: tuple[float, ...]  # recovered ÷ true variance per mode (mean over coordinates)
     log_lik_gap: float  # mean log p(x) − E_p log p(x), nats per sample (> 0: too concentrated)
+    pooled_spread: float  # mean Σ_k r_k ‖(x − μ_k)/√v_k‖²/d: 1 under p, > 1 modes too wide
+    pooled_spread_se: float  # its standard error under p
 
     def __str__(self) -> str:
         verdict = "matches p" if self.passed else f"rejected ({self.worst})"
@@ -167,4 +169,5 @@ def mixture_fit(mixture: GaussianMixture, x, *, alpha: float = 1e-3,
     spread = diag[:, var_cols].mean(1) / w_hat.clamp_min(1e-12)  # (K,)
     max_z = float(z_all.abs().max())
     return MixtureFit(bool(max_z < threshold), max_z, threshold, names[worst],
-                      tuple(float(w) for w in w_hat), tuple(float(s) for s in spread), gap)
+                      tuple(float(w) for w in w_hat), tuple(float(s) for s in spread), gap,
+                      float(f_x[:, -1].mean()), float(se[-1]))
