@@ -128,6 +128,20 @@ def _fit_features(mixture: GaussianMixture, x: torch.Tensor, full: bool
     return torch.cat(feats, 1), torch.cat(expect), names
 
 
+def _feature_moments(mixture: GaussianMixture, pts: torch.Tensor, full: bool, rows: int = 4096
+                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, list[str]]:
+    """Mean and variance over ``pts`` of the per-sample statistics, in chunks (memory stays small)."""
+    total = total_sq = expect = names = None
+    for chunk in pts.split(rows):
+        f, expect, names = _fit_features(mixture, chunk, full)  # (b, F)
+        total = f.sum(0) if total is None else total + f.sum(0)
+        total_sq = f.pow(2).sum(0) if total_sq is None else total_sq + f.pow(2).sum(0)
+    n = pts.shape[0]
+    mean = total / n
+    var = (total_sq / n - mean.pow(2)).clamp_min(0) * n / max(n - 1, 1)
+    return mean, var, expect, names
+
+
 def mixture_fit(mixture: GaussianMixture, x, *, alpha: float = 1e-3,
                 n_reference: int | None = None, full_covariance: bool | None = None,
                 generator: torch.Generator | None = None) -> MixtureFit:
@@ -150,10 +164,10 @@ def mixture_fit(mixture: GaussianMixture, x, *, alpha: float = 1e-3,
     m = n_reference if n_reference is not None else max(20_000, 4 * n)
     full = d <= 4 if full_covariance is None else bool(full_covariance)
     ref = mixture.sample(m, generator=generator, dtype=torch.float64)  # (m, d)
-    f_x, expect, names = _fit_features(mixture, pts, full)
-    f_ref, _, _ = _fit_features(mixture, ref, full)
-    se = (f_ref.var(0) / n).sqrt().clamp_min(1e-12)  # standard errors under p
-    z = (f_x.mean(0) - expect) / se  # (F,)
+    mean_x, _, expect, names = _feature_moments(mixture, pts, full)
+    _, var_ref, _, _ = _feature_moments(mixture, ref, full)
+    se = (var_ref / n).sqrt().clamp_min(1e-12)  # standard errors under p
+    z = (mean_x - expect) / se  # (F,)
     lp_x, lp_ref = mixture.log_prob(pts), mixture.log_prob(ref)  # (n,), (m,)
     gap = float(lp_x.mean() - lp_ref.mean())
     z_lik = gap / math.sqrt(float(lp_ref.var()) * (1 / n + 1 / m))
@@ -161,13 +175,13 @@ def mixture_fit(mixture: GaussianMixture, x, *, alpha: float = 1e-3,
     names = names + ["log-likelihood"]
     threshold = NormalDist().inv_cdf(1 - alpha / (2 * len(names)))
     worst = int(z_all.abs().argmax())
-    w_hat = f_x[:, :mixture.n_components].mean(0)  # (K,)
     k = mixture.n_components
-    diag = f_x[:, k + k * d:].mean(0)[:-1].reshape(k, -1)  # (K, P) mean of r_k z_i z_j
+    w_hat = mean_x[:k]  # (K,)
+    diag = mean_x[k + k * d:-1].reshape(k, -1)  # (K, P) mean of r_k z_i z_j
     var_cols = [i for i, (a, b) in enumerate((p, q) for p in range(d) for q in range(p, d))
                 if a == b] if full else list(range(d))
     spread = diag[:, var_cols].mean(1) / w_hat.clamp_min(1e-12)  # (K,)
     max_z = float(z_all.abs().max())
     return MixtureFit(bool(max_z < threshold), max_z, threshold, names[worst],
                       tuple(float(w) for w in w_hat), tuple(float(s) for s in spread), gap,
-                      float(f_x[:, -1].mean()), float(se[-1]))
+                      float(mean_x[-1]), float(se[-1]))

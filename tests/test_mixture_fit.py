@@ -79,3 +79,14 @@ def test_bad_input_is_refused_with_the_fix():
         mixture_fit(ring, torch.zeros(5, 2))
     with pytest.raises(ValueError, match="alpha"):
         mixture_fit(ring, torch.zeros(100, 2), alpha=1.5)
+
+
+def test_high_dimensional_mixture_uses_variances_only_and_keeps_its_power():
+    gen = torch.Generator().manual_seed(4)
+    means = 2 * torch.randn(5, 16, generator=gen, dtype=torch.float64)
+    mix = mixtures.GaussianMixture(torch.full((5,), 0.2, dtype=torch.float64), means,
+                                   0.1 + torch.rand(5, 16, generator=gen, dtype=torch.float64))
+    x, labels = mix.sample(3000, generator=gen, dtype=torch.float64, return_labels=True)
+    assert mixture_fit(mix, x, generator=gen).passed
+    mu = mix.means[labels]
+    assert not mixture_fit(mix, mu + 1.2 * (x - mu), generator=gen).passed
