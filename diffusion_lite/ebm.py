@@ -10,10 +10,13 @@ and denoising score matching {cite}`vincent2011` fits it: E ‖σ s_θ(x₀ + σ
 of chapter 6 runs it; this module samples it the way the lineage did, by annealed Langevin
 dynamics (Song & Ermon 2019, Algorithm 1): on a decreasing ladder σ_1 > … > σ_L, T steps each of
 
-    x ← x + τ_i s_θ(x, σ_i) + √(2τ_i) z,   τ_i = τ σ_i²/σ_L²   (z ~ N(0, I)).
+    x ← x + δ_i s_θ(x, σ_i) + √(2δ_i) z,   δ_i = δ σ_i²/σ_L²   (z ~ N(0, I)).
 
-Notation (code → symbol): ``h`` the network h_θ in E_θ(x, σ) = ‖x‖²/2(σ²+σ_d²) + h_θ(c_in x, c_noise)/σ ·
-``tau`` τ the step size at the smallest σ · ``n_steps`` T per level.
+The unadjusted update is stationary only approximately: its bias is of the order of δ_i.
+
+Notation (code → symbol): ``h`` the network (written ψ_θ in prose; h is a time step elsewhere)
+in E_θ(x, σ) = ‖x‖²/2(σ²+σ_d²) + ψ_θ(c_in x, c_noise)/σ · ``sigma_data`` σ_d ·
+``step_size`` δ the Langevin step size at the smallest σ · ``n_steps`` T per level.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ __all__ = ["EnergyModel", "EBMConfig", "train_ebm", "annealed_langevin", "COURSE
 
 
 class EnergyModel(nn.Module):
-    """E_θ(x, σ) = ‖x‖²/2(σ² + σ_d²) + h_θ(c_in x, ¼ ln σ)/σ, c_in = 1/√(σ² + σ_d²).
+    """E_θ(x, σ) = ‖x‖²/2(σ² + σ_d²) + ψ_θ(c_in x, ¼ ln σ)/σ, c_in = 1/√(σ² + σ_d²).
 
     The first term is the energy of Gaussian data with the data's scale (exact at large σ); the
     network learns the rest. Score and denoiser follow by autograd.
@@ -99,14 +102,14 @@ def _build(cfg: EBMConfig) -> EnergyModel:
 def train_ebm(cfg: EBMConfig, sample=None) -> tuple[EnergyModel, dict]:
     """Denoising score matching, min E‖σ s_θ(x₀ + σε, σ) + ε‖², on ``sample`` (default: the ring)."""
     sample = sample or mixtures.ring().sample
-    model, g = _build(cfg), torch.Generator().manual_seed(cfg.seed)
+    model, gen = _build(cfg), torch.Generator().manual_seed(cfg.seed)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.steps)
     sigma_dist, history = LogNormalSigma(cfg.p_mean, cfg.p_std), []
     for _ in tqdm(range(cfg.steps), disable=True):
-        x0 = sample(cfg.batch_size, generator=g)  # (B, d)
-        sigma = sigma_dist.sample(cfg.batch_size, generator=g)  # (B,)
-        eps = torch.randn(x0.shape, generator=g)
+        x0 = sample(cfg.batch_size, generator=gen)  # (B, d)
+        sigma = sigma_dist.sample(cfg.batch_size, generator=gen)  # (B,)
+        eps = torch.randn(x0.shape, generator=gen)
         s = model.score(x0 + sigma[:, None] * eps, sigma, create_graph=True)  # (B, d)
         loss = ((sigma[:, None] * s + eps) ** 2).sum(1).mean()
         opt.zero_grad(set_to_none=True)
@@ -120,20 +123,21 @@ def train_ebm(cfg: EBMConfig, sample=None) -> tuple[EnergyModel, dict]:
 
 @torch.no_grad()
 def annealed_langevin(score, x: torch.Tensor, sigmas: torch.Tensor, *, n_steps: int = 50,
-                      tau: float = 1e-3, generator: torch.Generator | None = None) -> torch.Tensor:
+                      step_size: float = 1e-3,
+                      generator: torch.Generator | None = None) -> torch.Tensor:
     """Annealed Langevin dynamics (Song & Ermon 2019, Alg. 1) with ``score(x, σ)`` on ``sigmas``.
 
-    ``sigmas`` decreases; at level i, T = ``n_steps`` steps x ← x + τ_i s(x, σ_i) + √(2τ_i) z with
-    τ_i = τ σ_i²/σ_L² (the step shrinks with the noise level, keeping the signal-to-noise ratio of
-    each step fixed). Returns the final x; no denoising step is added.
+    ``sigmas`` decreases; at level i, T = ``n_steps`` steps x ← x + δ_i s(x, σ_i) + √(2δ_i) z with
+    δ_i = δ σ_i²/σ_L², δ = ``step_size`` (the step shrinks with the noise level, keeping the
+    signal-to-noise ratio of each step fixed). Returns the final x; no denoising step is added.
     """
-    if not (isinstance(n_steps, int) and n_steps >= 1) or not tau > 0:
-        raise ValueError(f"need n_steps >= 1 and tau > 0, got {n_steps!r}, {tau!r}")
+    if not (isinstance(n_steps, int) and n_steps >= 1) or not step_size > 0:
+        raise ValueError(f"need n_steps >= 1 and step_size > 0, got {n_steps!r}, {step_size!r}")
     if sigmas.ndim != 1 or not bool((sigmas[1:] < sigmas[:-1]).all()) or not bool((sigmas > 0).all()):
         raise ValueError("sigmas must be a 1D, strictly decreasing ladder of positive levels")
     last = float(sigmas[-1])
     for sigma in sigmas.tolist():
-        step = tau * sigma**2 / last**2  # τ_i
+        step = step_size * sigma**2 / last**2  # δ_i
         for _ in range(n_steps):
             z = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
             x = x + step * score(x, sigma) + math.sqrt(2 * step) * z

@@ -13,6 +13,7 @@ They are the same process up to a rescaling: x_t / sqrt(ᾱ_t) = x_0 + σ·ε wi
 | ``alpha_bar``| ᾱ_t        | signal kept; a scalar or one value per sample ``(B,)``        |
 | ``sigma``   | σ           | VE noise level; a scalar or ``(B,)``                          |
 | ``betas``   | β_1..β_T    | per-step variances of the discrete chain                     |
+| —           | θh          | OU rate × time step of one chain step: e^{−2θh} = 1 − β_t     |
 """
 
 from __future__ import annotations
@@ -89,9 +90,14 @@ def forward_chain(x0: torch.Tensor, betas: torch.Tensor, *, generator: torch.Gen
                   return_all: bool = False) -> torch.Tensor:
     """Run the discrete chain step by step: x_t = sqrt(1 − β_t)·x_{t−1} + sqrt(β_t)·ε_t {cite}`ho2020`.
 
-    This is the Euler–Maruyama discretisation of the OU process dx = −½β x dt + sqrt(β) dW;
-    its marginal equals :func:`q_sample` with ᾱ_t = ∏(1 − β_s). Returns x_T, or with
-    ``return_all`` the whole path ``(T + 1, B, ...)`` starting at x_0.
+    Each step is the *exact* transition of the Ornstein–Uhlenbeck process dx = −θx dt +
+    sqrt(2θ) dW (stationary law N(0, 1)) over a time step h with e^{−2θh} = 1 − β_t: the OU
+    transition is x ← e^{−θh} x + sqrt(1 − e^{−2θh}) ε, i.e. sqrt(1 − β_t) x + sqrt(β_t) ε. It is
+    not an Euler–Maruyama step, which would give (1 − θh) x + sqrt(2θh) ε and a stationary
+    variance 1/(1 − θh/2) instead of 1. Its marginal equals :func:`q_sample` with
+    ᾱ_t = ∏(1 − β_s). Noise is drawn as ``torch.randn(x0.shape, generator=generator)`` once per
+    step, in order. Returns x_T, or with ``return_all`` the whole path ``(T + 1, B, ...)``
+    starting at x_0.
     """
     betas = torch.as_tensor(betas, dtype=torch.float64)
     if betas.ndim != 1 or not bool(torch.all((betas > 0) & (betas < 1))):

@@ -11,6 +11,7 @@ denoiser under the course contract ``denoiser(x, sigma) -> x0_hat`` {cite}`efron
 | ``means`` | mu_k | component means, shape (K, d) |
 | ``variances`` | v_k | per-coordinate component variances, shape (K, d) (isotropic: equal) |
 | ``sigma`` | sigma | noise level: x_sigma = x0 + sigma * eps |
+| ``noise_std`` | — | absolute std of the noise in ``noised`` (scale * x0 + noise_std * eps); sigma only when scale = 1 |
 | ``x0_hat``, ``denoise`` | D(x, sigma) | E[x0 given x_sigma = x], the optimal (MMSE) denoiser |
 | ``score`` | s(x, sigma) | grad_x log p_sigma(x) = (D(x, sigma) - x) / sigma^2 |
 | ``responsibilities`` | r_k(x, sigma) | P(component k given x_sigma = x) |
@@ -132,19 +133,22 @@ class GaussianMixture:
             h.update(t.to(torch.float64).contiguous().numpy().tobytes())
         return h.hexdigest()
 
-    def noised(self, sigma: float, scale: float = 1.0) -> GaussianMixture:
-        """The law of scale * x0 + sigma * eps: sum_k w_k N(scale mu_k, scale^2 v_k + sigma^2).
+    def noised(self, noise_std: float, scale: float = 1.0) -> GaussianMixture:
+        """The law of scale * x0 + noise_std * eps: sum_k w_k N(scale mu_k, scale^2 v_k + noise_std^2).
 
-        ``scale = sqrt(alpha_bar)`` and ``sigma = sqrt(1 - alpha_bar)`` give the VP marginal
-        {cite}`ho2020`; ``scale = 1`` the VE one. ``noised(...).score(x, 0)`` is its score.
+        ``noise_std`` is the *absolute* standard deviation of the added noise. With ``scale = 1``
+        it is the VE noise level sigma; with ``scale = sqrt(alpha_bar)`` and ``noise_std =
+        sqrt(1 - alpha_bar)`` it gives the VP marginal {cite}`ho2020`, whose sigma is
+        ``noise_std / scale`` (not ``noise_std``: hence the name). ``noised(...).score(x, 0)`` is
+        the score of that law with respect to its own sample.
         """
-        sigma, scale = float(sigma), float(scale)
-        if not (math.isfinite(sigma) and sigma >= 0):
-            raise ValueError(f"sigma must be finite and >= 0, got {sigma}")
+        noise_std, scale = float(noise_std), float(scale)
+        if not (math.isfinite(noise_std) and noise_std >= 0):
+            raise ValueError(f"noise_std must be finite and >= 0, got {noise_std}")
         if not (math.isfinite(scale) and scale > 0):
             raise ValueError(f"scale must be finite and > 0, got {scale}")
         return GaussianMixture(self.weights, scale * self.means,
-                               scale**2 * self.variances + sigma**2)
+                               scale**2 * self.variances + noise_std**2)
 
     def sample(self, n: int, *, generator: torch.Generator | None = None,
                return_labels: bool = False, dtype: torch.dtype | None = None,
@@ -337,7 +341,7 @@ def mixture_1d(means=(-2.0, 1.5), stds=(0.5, 0.3), weights=(0.4, 0.6)) -> Gaussi
     """A 1D mixture (d = 1): samples have shape (n, 1). Default: two unequal bumps.
 
     For the Ornstein-Uhlenbeck demo, x_t = e^{-t} x0 + sqrt(1 - e^{-2t}) eps has law
-    ``m.noised(sigma=math.sqrt(1 - math.exp(-2 * t)), scale=math.exp(-t))``, whose exact score
+    ``m.noised(noise_std=math.sqrt(1 - math.exp(-2 * t)), scale=math.exp(-t))``, whose exact score
     is ``.score(x, 0.0)`` {cite}`anderson1982`.
     """
     m, s, w = _param(means, "means"), _param(stds, "stds"), _param(weights, "weights")

@@ -69,3 +69,32 @@ def test_cosine_mistakes_are_named(wrong, diagnosis):
 def test_cosine_wrong_length_gets_the_shape_hint():
     with pytest.raises(ExerciseError, match="return T values"):
         ch03.check_cosine_alpha_bar(lambda T, s=0.008: cosine_alpha_bar(T, s)[:-1])
+
+
+def em_stationary_variance(beta):
+    return 1 / (1 - beta / 4)
+
+
+def test_em_stationary_variance_reference_is_what_the_chain_reaches():
+    """The fixed point agrees with a long Euler–Maruyama run (an oracle that shares no algebra)."""
+    gen = torch.Generator().manual_seed(0)
+    beta, x = 0.8, torch.zeros(200_000, dtype=torch.float64)
+    for _ in range(60):
+        x = (1 - beta / 2) * x + math.sqrt(beta) * torch.randn(x.shape, generator=gen,
+                                                              dtype=torch.float64)
+    assert abs(x.var().item() / em_stationary_variance(beta) - 1) < 0.01
+    ch03.check_em_stationary_variance(em_stationary_variance)
+
+
+@pytest.mark.parametrize("wrong,diagnosis", [
+    (lambda beta: 1.0 + 0 * beta, "exact"),
+    (lambda beta: 1 + beta / 4, "first-order"),
+    (lambda beta: beta / (1 - (1 - beta / 2)) + 0 * beta, "squared"),
+    (lambda beta: (1 - beta / 2) ** 2 + beta, "one step"),
+    (lambda beta: 1 / (1 - beta / 2), "(?s)constant factor.*stationary means"),  # an algebra slip
+    (lambda beta: (1 / (1 - beta / 4)).sum() if torch.is_tensor(beta)
+     else 1 / (1 - beta / 4), "shape"),
+])
+def test_em_stationary_variance_mistakes_are_named(wrong, diagnosis):
+    with pytest.raises(ExerciseError, match=diagnosis):
+        ch03.check_em_stationary_variance(wrong)

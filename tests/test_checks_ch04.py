@@ -50,20 +50,55 @@ def test_langevin_step_accepts_reference(capsys):
     assert "correct" in capsys.readouterr().out
 
 
-def test_langevin_step_accepts_other_correct_noise_draws():
-    """Any correct way of drawing the noise passes: the checker compares statistics."""
+def test_langevin_step_accepts_an_equivalent_way_of_writing_it():
     def mine(x, score, step_size, generator=None):
-        z = torch.randn(x.shape, generator=generator, dtype=x.dtype)
-        return x + step_size * score(x) + (2 * step_size) ** 0.5 * z
+        noise = torch.randn(x.shape, generator=generator, dtype=x.dtype)
+        return x + step_size * score(x) + (2 * step_size) ** 0.5 * noise
 
     ch04.check_langevin_step(mine)
 
 
-def _step(drift=1.0, noise=2.0, sign=1.0):
+def _step(drift=1.0, noise=2.0, sign=1.0, draw=None):
     def step(x, score, step_size, generator=None):
-        z = torch.randn(x.shape, generator=generator, dtype=x.dtype)
+        z = (draw or (lambda: torch.randn(x.shape, generator=generator, dtype=x.dtype)))()
         return x + sign * drift * step_size * score(x) + math.sqrt(noise * step_size) * z
     return step
+
+
+def _shared_coords(x, score, step_size, generator=None):  # one z per particle, all coordinates
+    z = torch.randn(x.shape[0], 1, generator=generator, dtype=x.dtype).expand_as(x)
+    return x + step_size * score(x) + math.sqrt(2 * step_size) * z
+
+
+def _shared_particles(x, score, step_size, generator=None):  # one z for the whole batch
+    z = torch.randn(1, x.shape[1], generator=generator, dtype=x.dtype)
+    return x + step_size * score(x) + math.sqrt(2 * step_size) * z
+
+
+def _uniform(x, score, step_size, generator=None):  # variance 1, wrong law
+    z = (torch.rand(x.shape, generator=generator, dtype=x.dtype) - 0.5) * math.sqrt(12)
+    return x + step_size * score(x) + math.sqrt(2 * step_size) * z
+
+
+def _rademacher(x, score, step_size, generator=None):  # ±1: variance 1, wrong law
+    z = torch.randint(0, 2, x.shape, generator=generator).to(x.dtype) * 2 - 1
+    return x + step_size * score(x) + math.sqrt(2 * step_size) * z
+
+
+def _no_generator(x, score, step_size, generator=None):  # right law, ignores the generator
+    z = torch.randn(x.shape, dtype=x.dtype)
+    return x + step_size * score(x) + math.sqrt(2 * step_size) * z
+
+
+def _antithetic(x, score, step_size, generator=None):  # right marginals, paired particles
+    half = torch.randn(x.shape[0] // 2, x.shape[1], generator=generator, dtype=x.dtype)
+    z = torch.cat([half, -half])
+    return x + step_size * score(x) + math.sqrt(2 * step_size) * z
+
+
+def _float32_draw(x, score, step_size, generator=None):  # right law, not the prescribed draw
+    z = torch.randn(x.shape, generator=generator).to(x.dtype)
+    return x + step_size * score(x) + math.sqrt(2 * step_size) * z
 
 
 @pytest.mark.parametrize("wrong, diagnosis", [
@@ -72,7 +107,39 @@ def _step(drift=1.0, noise=2.0, sign=1.0):
     (_step(sign=-1.0), "mean moved"),  # downhill
     (_step(drift=0.5), "mean moved"),  # the (tau/2) s convention with our noise: inconsistent
     (lambda x, score, step_size, generator=None: x[:, 0], "shape"),
+    (_shared_coords, "shared across coordinates"),
+    (_shared_particles, "same noise"),
+    (_uniform, "not a Gaussian law"),
+    (_rademacher, "not a Gaussian law"),
+    (_no_generator, "does not come from `generator`"),
+    (_antithetic, "not the prescribed draw"),
+    (_float32_draw, "not the prescribed draw"),
 ])
 def test_langevin_step_rejects_wrong_answers(wrong, diagnosis):
     with pytest.raises(ExerciseError, match=diagnosis):
         ch04.check_langevin_step(wrong)
+
+
+def ula_stationary_variance(var, step_size):
+    return var / (1 - step_size / (2 * var))
+
+
+def test_ula_stationary_variance_reference_is_what_the_chain_reaches():
+    gen = torch.Generator().manual_seed(1)
+    var, tau, x = 0.5, 0.3, torch.zeros(200_000, dtype=torch.float64)
+    for _ in range(60):
+        x = ch04.langevin_step_reference(x, lambda y: -y / var, tau, generator=gen)
+    assert abs(x.var().item() / ula_stationary_variance(var, tau) - 1) < 0.01
+    ch04.check_ula_stationary_variance(ula_stationary_variance)
+
+
+@pytest.mark.parametrize("wrong, diagnosis", [
+    (lambda var, step_size: var + 0 * step_size, "bias of order"),
+    (lambda var, step_size: var + step_size / 2, "first-order"),
+    (lambda var, step_size: 2 * var + 0 * step_size, "squared"),
+    (lambda var, step_size: step_size / (1 - (1 - step_size / var) ** 2), "adds variance 2δ"),
+    (lambda var, step_size: var / (1 - step_size / var), "(?s)constant factor.*stationary"),
+])
+def test_ula_stationary_variance_mistakes_are_named(wrong, diagnosis):
+    with pytest.raises(ExerciseError, match=diagnosis):
+        ch04.check_ula_stationary_variance(wrong)

@@ -34,7 +34,7 @@ def test_annealed_langevin_reaches_the_discretised_stationary_law():
     g = torch.Generator().manual_seed(2)
     x = torch.zeros(40_000, 1, dtype=torch.float64)
     out = ebm.annealed_langevin(lambda y, s: -y / v, x, torch.tensor([1.0]), n_steps=300,
-                                tau=tau, generator=g)
+                                step_size=tau, generator=g)
     want = v / (1 - tau / (2 * v))
     assert abs(float(out.var()) - want) < 0.02 * want
     assert abs(float(out.var()) - v) > 0.02 * v  # the step-size bias is visible, as it should be
@@ -43,15 +43,15 @@ def test_annealed_langevin_reaches_the_discretised_stationary_law():
 def test_annealed_langevin_scales_the_step_with_sigma_squared():
     calls = []
     ebm.annealed_langevin(lambda y, s: calls.append(s) or torch.zeros_like(y),
-                          torch.zeros(3, 2), torch.tensor([2.0, 1.0]), n_steps=2, tau=1e-3)
+                          torch.zeros(3, 2), torch.tensor([2.0, 1.0]), n_steps=2, step_size=1e-3)
     assert calls == [2.0, 2.0, 1.0, 1.0]
 
 
 def test_bad_input_is_refused():
     with pytest.raises(ValueError, match="decreasing"):
         ebm.annealed_langevin(lambda y, s: y, torch.zeros(2, 2), torch.tensor([1.0, 2.0]))
-    with pytest.raises(ValueError, match="tau"):
-        ebm.annealed_langevin(lambda y, s: y, torch.zeros(2, 2), torch.tensor([1.0]), tau=0)
+    with pytest.raises(ValueError, match="step_size"):
+        ebm.annealed_langevin(lambda y, s: y, torch.zeros(2, 2), torch.tensor([1.0]), step_size=0)
     with pytest.raises(ValueError, match="steps"):
         ebm.EBMConfig(steps=2.5)
     with pytest.raises(ValueError, match="lr"):

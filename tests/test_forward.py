@@ -1,5 +1,7 @@
 """Forward process: the closed form q(x_t | x_0) against the step-by-step chain; VP <-> VE."""
 
+import math
+
 import pytest
 import torch
 from hypothesis import given, settings
@@ -78,3 +80,21 @@ def test_generator_makes_noise_reproducible_and_errors_are_clear():
         F.add_noise(x0, -1.0)
     with pytest.raises(ValueError, match=r"every entry in \(0, 1\)"):
         F.forward_chain(x0, torch.tensor([0.5, 1.0]))
+
+
+def test_forward_chain_is_the_exact_ou_transition_not_euler_maruyama():
+    """sqrt(1 - β) = e^{-θh} with e^{-2θh} = 1 - β: one step of the chain is the OU transition
+    x ← e^{-θh} x + sqrt(1 - e^{-2θh}) ε drawn with the same noise, for β far from small; the
+    Euler–Maruyama step (1 - θh) x + sqrt(2θh) ε with the same noise differs."""
+    betas = torch.tensor([0.3, 0.6, 0.05], dtype=torch.float64)
+    x0 = torch.linspace(-2, 2, 7, dtype=torch.float64)[:, None]
+    got = F.forward_chain(x0, betas, generator=torch.Generator().manual_seed(5), return_all=True)
+    gen = torch.Generator().manual_seed(5)
+    x, em = x0, x0
+    for t, beta in enumerate(betas.tolist(), start=1):
+        theta_h = -0.5 * math.log(1 - beta)  # e^{-2θh} = 1 - β
+        eps = torch.randn(x0.shape, generator=gen, dtype=torch.float64)
+        x = math.exp(-theta_h) * x + math.sqrt(1 - math.exp(-2 * theta_h)) * eps
+        em = (1 - theta_h) * em + math.sqrt(2 * theta_h) * eps
+        torch.testing.assert_close(got[t], x, rtol=1e-12, atol=1e-12)
+    assert (got[-1] - em).abs().max() > 0.05

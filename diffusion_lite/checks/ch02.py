@@ -27,7 +27,8 @@ import numpy as np
 import torch
 
 from .. import ou
-from .core import _clone, check_function, check_value, diagnose_noise, name_mistake
+from .core import (_clone, check_function, check_value, check_with_mistakes, diagnose_noise,
+                   name_mistake)
 
 __all__ = ["check_em_step", "check_ou_variance", "check_em_stationary_variance", "check_reverse_ou",
            "match_mistake", "check_with_mistakes"]
@@ -45,13 +46,6 @@ def match_mistake(candidate: Callable, cases: Sequence[Mapping[str, Any]],
         if all(name_mistake(g, float("nan"), {explanation: wrong(**c)}) for g, c in zip(got, cases)):
             return explanation
     return None
-
-
-def check_with_mistakes(candidate: Callable, reference: Callable, cases: list, *, name: str,
-                        hints: Mapping[str, str], mistakes: Mapping[str, Callable]) -> None:
-    """:func:`check_function` naming the typical mistake (``{diagnosis: wrong(**case)}``)."""
-    check_function(candidate, reference, cases, name=name, hints=hints,
-                   mistakes=lambda **c: {why: wrong(**c) for why, wrong in mistakes.items()})
 
 
 # --- Exercise: one Euler–Maruyama step of the OU process ------------------------------------

@@ -4,6 +4,7 @@
 |------------------|----------------------------------------|--------------------------------------------------|
 | closed-form q    | ``q_sample(x0, alpha_bar, eps)``        | sqrt(ᾱ)·x_0 + sqrt(1 − ᾱ)·ε                      |
 | cosine schedule  | ``cosine_alpha_bar(T, s=0.008)``        | ᾱ_t = f(t)/f(0), f(t) = cos²(π/2·(t/T + s)/(1 + s)), t = 1..T |
+| EM stationary var| ``em_stationary_variance(beta)``        | fixed point of v = (1 − β/2)² v + β: 1/(1 − β/4)  |
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ from collections.abc import Callable
 
 import torch
 
-from .ch02 import check_with_mistakes
+from .core import check_with_mistakes
 
-__all__ = ["check_q_sample", "check_cosine_alpha_bar"]
+__all__ = ["check_q_sample", "check_cosine_alpha_bar", "check_em_stationary_variance",
+           "em_stationary_variance_reference"]
 
 
 def _q_ref(x0, alpha_bar, eps):
@@ -36,9 +38,9 @@ _Q_MISTAKES = {
 
 def check_q_sample(q_sample: Callable) -> None:
     """Check ``q_sample(x0, alpha_bar, eps)`` = sqrt(ᾱ)x_0 + sqrt(1 − ᾱ)ε {cite}`ho2020`."""
-    g = torch.Generator().manual_seed(3)
-    cases = [dict(x0=torch.randn(5, 2, generator=g, dtype=torch.float64),
-                  alpha_bar=ab, eps=torch.randn(5, 2, generator=g, dtype=torch.float64))
+    gen = torch.Generator().manual_seed(3)
+    cases = [dict(x0=torch.randn(5, 2, generator=gen, dtype=torch.float64),
+                  alpha_bar=ab, eps=torch.randn(5, 2, generator=gen, dtype=torch.float64))
              for ab in (0.9, 0.5, 0.02)]
     check_with_mistakes(
         q_sample, _q_ref, cases, name="q_sample", mistakes=_Q_MISTAKES,
@@ -86,3 +88,36 @@ def check_cosine_alpha_bar(cosine_alpha_bar: Callable) -> None:
         cosine_alpha_bar, _cosine_ref, cases, name="cosine_alpha_bar", mistakes=_COS_MISTAKES,
         hints={"shape": "return T values, one per step t = 1..T.",
                "value": "f(t) = cos²(π/2 · (t/T + s)/(1 + s)) and ᾱ_t = f(t)/f(0)."})
+
+
+def em_stationary_variance_reference(beta):
+    """Stationary variance of x ← (1 − β/2)x + sqrt(β)ε: v = (1 − β/2)²v + β, so v = 1/(1 − β/4)."""
+    return 1 / (1 - beta / 4)
+
+
+_EM_MISTAKES = {
+    "1 is the stationary variance of the *exact* chain sqrt(1 − β)·x + sqrt(β)·ε; the Euler–"
+    "Maruyama decay 1 − β/2 is larger than sqrt(1 − β), so the variance settles above 1.":
+        lambda beta: 1.0 + 0 * beta,
+    "1 + β/4 is only the first-order term: solve the fixed point v = (1 − β/2)²·v + β exactly.":
+        lambda beta: 1 + beta / 4,
+    "the decay enters squared: a variance is multiplied by (1 − β/2)², not by (1 − β/2).":
+        lambda beta: beta / (1 - (1 - beta / 2)) + 0 * beta,
+    "that is the variance after one step from variance 1, (1 − β/2)² + β; the stationary variance "
+    "is the fixed point v = (1 − β/2)²·v + β.": lambda beta: (1 - beta / 2) ** 2 + beta,
+}
+
+
+_EM_HINT = ("if x has variance v and ε is independent, (1 − β/2)x + sqrt(β)ε has variance "
+            "(1 − β/2)²v + β; stationary means that equals v.")
+
+
+def check_em_stationary_variance(em_stationary_variance: Callable) -> None:
+    """Check ``em_stationary_variance(beta)`` for floats and a tensor of β in (0, 4)."""
+    cases = [dict(beta=b) for b in (0.02, 0.5, 1.0, 1.9)]
+    cases.append(dict(beta=torch.tensor([0.1, 0.8, 3.0], dtype=torch.float64)))
+    check_with_mistakes(
+        em_stationary_variance, em_stationary_variance_reference, cases,
+        name="em_stationary_variance", mistakes=_EM_MISTAKES, atol=1e-9, rtol=1e-7,
+        hints={"value": _EM_HINT, "scale": _EM_HINT,
+               "shape": "work elementwise, so a tensor of betas gives a tensor of variances."})

@@ -16,7 +16,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from .core import check_naming_mistakes
+from .core import check_with_mistakes
 
 __all__ = ["check_coupling_log_prob", "check_elbo", "check_gan_losses"]
 
@@ -67,9 +67,9 @@ def check_coupling_log_prob(candidate: Callable) -> None:
                       "mask": mask if d != 6 else 1 - mask,
                       "log_scale": 0.7 * torch.randn(n, d, generator=g, dtype=torch.float64),
                       "shift": torch.randn(n, d, generator=g, dtype=torch.float64)})
-    check_naming_mistakes(candidate, _reference_coupling, cases, _coupling_mistakes,
-                          name="your coupling_log_prob",
-                          lead="it looks like you ", end=".", rtol=1e-6, atol=1e-9)
+    check_with_mistakes(candidate, _reference_coupling, cases, mistakes=_coupling_mistakes,
+                        name="your coupling_log_prob",
+                        lead="it looks like you ", end=".", rtol=1e-6, atol=1e-9)
     print("Change of variables: log p(x) = log N(f(x)) + log |det ∂f/∂x|, and a coupling layer's "
           "determinant is a sum of the moved coordinates' log-scales.")
 
@@ -120,8 +120,8 @@ def check_elbo(candidate: Callable) -> None:
                       "log_scale": 0.5 * torch.randn(d, generator=g, dtype=torch.float64),
                       "mean": torch.randn(n, k, generator=g, dtype=torch.float64),
                       "logvar": torch.randn(n, k, generator=g, dtype=torch.float64)})
-    check_naming_mistakes(candidate, _reference_elbo, cases, _elbo_mistakes, name="your elbo",
-                          lead="it looks like you ", end=".", rtol=1e-6, atol=1e-9)
+    check_with_mistakes(candidate, _reference_elbo, cases, mistakes=_elbo_mistakes,
+                        name="your elbo", lead="it looks like you ", end=".", rtol=1e-6, atol=1e-9)
     print("ELBO = reconstruction − KL(q ‖ p): a lower bound on log p(x), tight when q(z|x) is "
           "the true posterior.")
 
@@ -165,7 +165,8 @@ def check_gan_losses(candidate: Callable) -> None:
               "fake_logits": torch.randn(9, generator=g, dtype=torch.float64) + 0.5},
              {"real_logits": torch.tensor([60.0, -60.0, 3.0]),
               "fake_logits": torch.tensor([-60.0, 60.0, -2.0])}]
-    check_naming_mistakes(candidate, _reference_gan, cases, _gan_mistakes, name="your gan_losses",
-                          lead="it looks like you ", end=".", rtol=1e-5, atol=1e-5)
+    check_with_mistakes(candidate, _reference_gan, cases, mistakes=_gan_mistakes,
+                        name="your gan_losses", lead="it looks like you ", end=".",
+                        rtol=1e-5, atol=1e-5)
     print("Both losses from logits with softplus (log σ(ℓ) = −softplus(−ℓ)): stable for any ℓ.")
 

@@ -19,7 +19,7 @@ import torch
 
 from ..couplings import straightness as straightness_reference
 from ..flow_matching import convert
-from .core import check_naming_mistakes
+from .core import check_with_mistakes
 
 __all__ = ["check_velocity_from_denoiser", "check_euler_t_step", "check_straightness",
            "velocity_from_denoiser_reference", "euler_t_step_reference",
@@ -59,9 +59,9 @@ def check_velocity_from_denoiser(velocity_from_denoiser: Callable) -> None:
              "shape": "return one velocity per sample, shape (B, d) like x_t.",
              "value": "write x_t = (1 − t) x0 + t ε, solve for ε̂ given x̂₀, then u = dx_t/dt = "
                       "ε̂ − x̂₀."}
-    check_naming_mistakes(velocity_from_denoiser, velocity_from_denoiser_reference, cases,
-                          lambda **case: _velocity_mistakes(case),
-                          name="velocity_from_denoiser", hints=hints)
+    check_with_mistakes(velocity_from_denoiser, velocity_from_denoiser_reference, cases,
+                        mistakes=lambda **case: _velocity_mistakes(case),
+                        name="velocity_from_denoiser", hints=hints)
 
 
 def euler_t_step_reference(velocity: Callable, x: torch.Tensor, t: float,
@@ -96,8 +96,9 @@ def check_euler_t_step(euler_t_step: Callable) -> None:
              for t, tn in [(0.9, 0.6), (0.5, 0.2), (0.3, 0.0)]]
     hints = {"exception": "call velocity(x, t_vec) with t_vec = torch.full((x.shape[0],), t).",
              "value": "x' = x + (t_next − t) · velocity(x, t): one evaluation, at the start."}
-    check_naming_mistakes(euler_t_step, euler_t_step_reference, cases,
-                          lambda **case: _euler_mistakes(case), name="euler_t_step", hints=hints)
+    check_with_mistakes(euler_t_step, euler_t_step_reference, cases,
+                        mistakes=lambda **case: _euler_mistakes(case),
+                        name="euler_t_step", hints=hints)
 
 
 def _straightness_mistakes(c: dict) -> dict:
@@ -137,6 +138,6 @@ def check_straightness(straightness: Callable) -> None:
     hints = {"value": "v_k = (x_{k+1} − x_k)/(t_{k+1} − t_k), chord = (x_K − x_0)/(t_K − t_0); "
                       "S = Σ_k |Δt_k| mean_b ‖v_k − chord‖² / |t_K − t_0|.",
              "shape": "return one number (a float or a 0-d tensor)."}
-    check_naming_mistakes(straightness, _straightness_tensor, cases,
-                          lambda **case: _straightness_mistakes(case),
-                          name="straightness", hints=hints)
+    check_with_mistakes(straightness, _straightness_tensor, cases,
+                        mistakes=lambda **case: _straightness_mistakes(case),
+                        name="straightness", hints=hints)

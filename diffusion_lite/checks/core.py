@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 __all__ = ["ExerciseError", "check_function", "check_value", "to_numpy", "name_mistake",
-           "diagnose_noise"]
+           "check_with_mistakes", "diagnose_noise"]
 
 # Keys a checker may give hints for; the diagnosis picks the matching one.
 HINT_KEYS = ("not_implemented", "exception", "none", "type", "shape", "nan", "sign", "scale",
@@ -181,17 +181,6 @@ def check_function(candidate: Callable, reference: Callable,
     print(f"✓ {name} is correct on {len(cases)} test inputs.")
 
 
-def check_naming_mistakes(candidate: Callable, reference: Callable,
-                          cases: Iterable[Mapping[str, Any]],
-                          mistakes: Callable[..., Mapping[str, Any]], *, name: str, lead: str = "", end: str = "", **options: Any) -> None:
-    """:func:`check_function` with ``mistakes(**case) -> {diagnosis: wrong answer}``, each
-    diagnosis said as ``lead + diagnosis + end`` (e.g. "it looks like you " ... ".")."""
-    check_function(candidate, reference, cases, name=name,
-                   mistakes=lambda **case: {f"{lead}{why}{end}": wrong
-                                            for why, wrong in mistakes(**case).items()},
-                   **options)
-
-
 def _name_typical(got: Any, want: Any, wrong: Mapping[str, Any], *, name: str, context: str,
                   rtol: float, atol: float) -> None:
     """Raise naming the typical mistake ``got`` reproduces, unless ``got`` is right."""
@@ -255,3 +244,20 @@ def diagnose_noise(z_got: Any, z_want: Any, *, name: str, context: str = "",
         f"{where}.\nHint: draw exactly {draw}, once per step, so that runs are reproducible and "
         "comparable with the package (the same shape, order and dtype: a float32 draw from the "
         "same generator gives other numbers than a float64 one).")
+
+
+def check_with_mistakes(candidate: Callable, reference: Callable,
+                        cases: Iterable[Mapping[str, Any]], *, name: str,
+                        mistakes: Mapping[str, Callable] | Callable[..., Mapping[str, Any]],
+                        lead: str = "", end: str = "", **options: Any) -> None:
+    """:func:`check_function` naming the typical mistake an answer reproduces.
+
+    ``mistakes`` is ``{diagnosis: wrong(**case)}`` or a function ``mistakes(**case) ->
+    {diagnosis: wrong answer}``; each diagnosis is said as ``lead + diagnosis + end``.
+    ``options`` go to :func:`check_function` (``hints``, ``atol``, ``rtol``, ``compare``).
+    """
+    def wrong_answers(**case: Any) -> dict[str, Any]:
+        found = ({why: wrong(**case) for why, wrong in mistakes.items()}
+                 if isinstance(mistakes, Mapping) else mistakes(**case))
+        return {f"{lead}{why}{end}": value for why, value in found.items()}
+    check_function(candidate, reference, cases, name=name, mistakes=wrong_answers, **options)
