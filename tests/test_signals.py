@@ -113,6 +113,13 @@ def test_crps_empirical_matches_the_gaussian_closed_form():
     # CRPS of a point mass is the absolute error
     torch.testing.assert_close(series.crps_empirical(torch.full((5, 4), 0.2, dtype=F64), y),
                                (y - 0.2).abs())
+    # with 8 samples per forecast the fair score is unbiased, the plain one is too high
+    few = 0.5 + 1.5 * torch.randn(8, 20000, dtype=F64, generator=_gen(1))
+    y0 = torch.zeros(20000, dtype=F64)
+    fair = series.crps_empirical(few, y0).mean()
+    plain = series.crps_empirical(few, y0, fair=False).mean()
+    exact = series.crps_gaussian(0.5, 1.5, torch.tensor(0.0))
+    assert abs(fair - exact) < 0.01 and plain - exact > 0.08
 
 
 def test_coverage_of_a_calibrated_and_an_overconfident_forecast():

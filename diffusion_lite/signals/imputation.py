@@ -34,7 +34,7 @@ def _net() -> SignalNetConfig:
 
 
 def _train() -> training.TrainConfig:
-    return training.TrainConfig(steps=700, batch_size=64, lr=2e-3, lr_warmup=50, ema_decay=0.99,
+    return training.TrainConfig(steps=600, batch_size=64, lr=2e-3, lr_warmup=50, ema_decay=0.99,
                                 prediction="edm", sigma_data=1.0, p_mean=-1.0, p_std=1.4,
                                 progress=False)
 

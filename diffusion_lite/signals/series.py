@@ -80,10 +80,13 @@ def condition(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return torch.cat([x * mask, mask], dim=1)
 
 
-def crps_empirical(samples: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """CRPS of the empirical law of ``samples`` (S, …) at y (…): E|X − y| − ½E|X − X'|.
+def crps_empirical(samples: torch.Tensor, y: torch.Tensor, *, fair: bool = True) -> torch.Tensor:
+    """CRPS from ``samples`` (S, …) at y (…): E|X − y| − ½E|X − X'|.
 
-    Uses the sorted form E|X − X'| = 2/S² Σ_i (2i − S − 1) x_(i), O(S log S) {cite}`gneiting2007`.
+    Uses the sorted form Σ_{i,j}|x_i − x_j| = 2 Σ_i (2i − S − 1) x_(i), O(S log S). ``fair``
+    divides that sum by S(S − 1) (pairs of distinct draws), which makes the score an unbiased
+    estimate of the CRPS of the law the samples come from; ``fair=False`` divides by S², the CRPS
+    of the empirical law itself, larger by E|X − X'|/(2S) {cite}`gneiting2007`.
     """
     if samples.shape[1:] != y.shape:
         raise ValueError(f"samples must be (S, *y.shape) = (S, {tuple(y.shape)}), got "
@@ -91,7 +94,9 @@ def crps_empirical(samples: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     S = samples.shape[0]
     xs = samples.to(torch.float64).sort(dim=0).values
     w = (2 * torch.arange(1, S + 1, dtype=torch.float64) - S - 1).reshape(-1, *[1] * y.ndim)
-    spread = 2 * (w * xs).sum(0) / S**2  # E|X − X'|
+    if fair and S < 2:
+        raise ValueError("the fair CRPS needs at least 2 samples")
+    spread = 2 * (w * xs).sum(0) / (S * (S - 1) if fair else S**2)  # E|X − X'|
     return (xs - y.to(torch.float64)).abs().mean(0) - 0.5 * spread
 
 
