@@ -9,4 +9,5 @@
 | :mod:`.sound` | synthesised notes, the pitch estimator, spectral distance, spectrograms |
 | :mod:`.waveform` | the DiffWave-style waveform model of notes |
 | :mod:`.audio` | WAV in/out and offline embedded players |
+| :mod:`.common` | the seeded SignalNet denoiser and training call the three models share |
 """

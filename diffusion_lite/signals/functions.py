@@ -28,9 +28,10 @@ from torch import nn
 
 from .. import pretrained, samplers, training
 from ..denoisers import Denoiser
-from ..nets.signal_net import SignalNet, SignalNetConfig
+from ..nets.signal_net import SignalNetConfig
 from ..schedules import karras_sigmas
 from ..utils import check_generator, check_int
+from .common import build_denoiser, edm_recipe, train_denoiser
 from .gp import GPNoise, WhitenedDenoiser, kernel_matrix, sample_gp, uniform_grid
 
 __all__ = ["FunctionModelConfig", "Colored", "build", "train_function_model", "function_denoiser",
@@ -45,8 +46,7 @@ def _net() -> SignalNetConfig:
 
 
 def _train() -> training.TrainConfig:
-    return training.TrainConfig(steps=600, batch_size=64, lr=2e-3, lr_warmup=50, ema_decay=0.99,
-                                prediction="edm", p_mean=-1.0, p_std=1.4, progress=False)
+    return edm_recipe(steps=600, batch_size=64, lr=2e-3, p_mean=-1.0, p_std=1.4)
 
 
 @dataclass(frozen=True)
@@ -105,10 +105,7 @@ class Colored(nn.Module):
 
 def build(cfg: FunctionModelConfig) -> Denoiser:
     """D_x: the inner SignalNet in EDM's preconditioning with the training coordinates' σ_d."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(cfg.seed)
-        net = SignalNet(cfg.net)
-    return Denoiser(net, "edm", cfg.sigma_data())
+    return build_denoiser(cfg.net, cfg.seed, "edm", cfg.sigma_data())
 
 
 def train_function_model(cfg: FunctionModelConfig) -> tuple[nn.Module, dict]:
@@ -124,13 +121,10 @@ def train_function_model(cfg: FunctionModelConfig) -> tuple[nn.Module, dict]:
         return noise.whiten(x0), labels.expand(n, 1, -1)
 
     net = den.net if cfg.noise == "white" else Colored(den.net, noise)
-    tc = cfg.train.__class__(**{**cfg.train.to_dict(), "sigma_data": den.sigma_data,
-                                "seed": cfg.seed})
-    state = training.train(net, data, tc)
+    state, info = train_denoiser(net, data, cfg.train, cfg.seed, sigma_data=den.sigma_data)
     ema = state.ema.net if cfg.noise == "white" else state.ema.net.inner
     den.net.load_state_dict(ema.state_dict())
-    tail = state.history["loss"][-50:]
-    return den, {"final_loss": sum(tail) / len(tail)}
+    return den, info
 
 
 def function_configs(seeds=(0, 1, 2)) -> list[FunctionModelConfig]:

@@ -20,9 +20,10 @@ from torch import nn
 
 from .. import pretrained, samplers, training
 from ..denoisers import Denoiser
-from ..nets.signal_net import SignalNet, SignalNetConfig
+from ..nets.signal_net import SignalNetConfig
 from ..schedules import karras_sigmas
 from ..utils import check_generator, check_int
+from .common import build_denoiser, edm_recipe, train_denoiser
 from .series import condition, forecast_mask, seasonal_series
 
 __all__ = ["ImputerConfig", "build", "train_imputer", "training_batch", "impute", "COURSE_MODELS",
@@ -34,9 +35,7 @@ def _net() -> SignalNetConfig:
 
 
 def _train() -> training.TrainConfig:
-    return training.TrainConfig(steps=600, batch_size=64, lr=2e-3, lr_warmup=50, ema_decay=0.99,
-                                prediction="edm", sigma_data=1.0, p_mean=-1.0, p_std=1.4,
-                                progress=False)
+    return edm_recipe(steps=600, batch_size=64, lr=2e-3, sigma_data=1.0, p_mean=-1.0, p_std=1.4)
 
 
 @dataclass(frozen=True)
@@ -68,19 +67,14 @@ def training_batch(cfg: ImputerConfig, n: int, generator: torch.Generator
 
 
 def build(cfg: ImputerConfig) -> Denoiser:
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(cfg.seed)
-        net = SignalNet(cfg.net)
-    return Denoiser(net, cfg.train.prediction, cfg.train.sigma_data)
+    return build_denoiser(cfg.net, cfg.seed, cfg.train.prediction, cfg.train.sigma_data)
 
 
 def train_imputer(cfg: ImputerConfig) -> tuple[nn.Module, dict]:
     """Train with :func:`training.train` on :func:`training_batch` draws (labels = c)."""
-    den = build(cfg)
-    tc = cfg.train.__class__(**{**cfg.train.to_dict(), "seed": cfg.seed})
-    state = training.train(den.net, lambda n, generator: training_batch(cfg, n, generator), tc)
-    tail = state.history["loss"][-50:]
-    return state.ema, {"final_loss": sum(tail) / len(tail)}
+    state, info = train_denoiser(build(cfg).net, lambda n, generator: training_batch(cfg, n, generator),
+                                 cfg.train, cfg.seed)
+    return state.ema, info
 
 
 @torch.no_grad()

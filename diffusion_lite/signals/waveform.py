@@ -18,9 +18,10 @@ from torch import nn
 
 from .. import pretrained, samplers, training
 from ..denoisers import Denoiser
-from ..nets.signal_net import SignalNet, SignalNetConfig
+from ..nets.signal_net import SignalNetConfig
 from ..schedules import karras_sigmas
 from ..utils import check_generator, check_int
+from .common import build_denoiser, edm_recipe, train_denoiser
 from .sound import synth_notes
 
 __all__ = ["WaveformConfig", "build", "train_waveform", "note_data", "sample_waveforms",
@@ -34,9 +35,7 @@ def _net() -> SignalNetConfig:
 
 
 def _train() -> training.TrainConfig:
-    return training.TrainConfig(steps=800, batch_size=32, lr=4e-3, lr_warmup=50, ema_decay=0.99,
-                                prediction="edm", sigma_data=0.28, p_mean=-1.6, p_std=1.2,
-                                progress=False)
+    return edm_recipe(steps=800, batch_size=32, lr=4e-3, sigma_data=0.28, p_mean=-1.6, p_std=1.2)
 
 
 @dataclass(frozen=True)
@@ -62,18 +61,13 @@ def note_data(cfg: WaveformConfig, n: int | None = None, seed: int = DATA_SEED) 
 
 
 def build(cfg: WaveformConfig) -> Denoiser:
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(cfg.seed)
-        net = SignalNet(cfg.net)
-    return Denoiser(net, cfg.train.prediction, cfg.train.sigma_data)
+    return build_denoiser(cfg.net, cfg.seed, cfg.train.prediction, cfg.train.sigma_data)
 
 
 def train_waveform(cfg: WaveformConfig) -> tuple[nn.Module, dict]:
-    den = build(cfg)
-    tc = cfg.train.__class__(**{**cfg.train.to_dict(), "seed": cfg.seed})
-    state = training.train(den.net, note_data(cfg), tc)
-    tail = state.history["loss"][-50:]
-    return state.ema, {"final_loss": sum(tail) / len(tail)}
+    """Train with :func:`training.train` on the fixed training notes."""
+    state, info = train_denoiser(build(cfg).net, note_data(cfg), cfg.train, cfg.seed)
+    return state.ema, info
 
 
 @torch.no_grad()
