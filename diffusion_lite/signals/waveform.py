@@ -35,7 +35,7 @@ def _net() -> SignalNetConfig:
 
 
 def _train() -> training.TrainConfig:
-    return edm_recipe(steps=800, batch_size=32, lr=4e-3, sigma_data=0.28, p_mean=-1.6, p_std=1.2)
+    return edm_recipe(steps=700, batch_size=32, lr=4e-3, sigma_data=0.28, p_mean=-1.6, p_std=1.2)
 
 
 @dataclass(frozen=True)
