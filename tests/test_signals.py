@@ -155,7 +155,7 @@ def test_pitch_of_pure_and_harmonic_tones(f0):
     t = torch.arange(256, dtype=F64) / 2000
     pure = torch.sin(2 * math.pi * f0 * t)[None]
     rich = pure + 0.6 * torch.sin(2 * math.pi * 2 * f0 * t + 1)[None]
-    for x in (pure, rich):
+    for x in (pure, rich, rich[0]):  # (1, T) and one clip (T,)
         est, valid = sound.estimate_pitch(x, 2000)
         assert abs(float(est[0]) / f0 - 1) < 0.01 and bool(valid[0])
 

@@ -96,6 +96,8 @@ class Colored(nn.Module):
         super().__init__()
         self.inner = inner
         self.register_buffer("L", noise.L.to(torch.float32), persistent=False)
+        # An explicit inverse, once, in float64: training calls this every step, and a matrix
+        # product is cheaper than a triangular solve; the samplers use GPNoise.whiten instead.
         self.register_buffer("L_inv", torch.linalg.inv(noise.L).to(torch.float32),
                              persistent=False)
 

@@ -59,7 +59,9 @@ def synth_notes(n: int, *, sample_rate: int = 2000, length: int = 256,
 
 
 def _power(x: torch.Tensor, pad: int) -> torch.Tensor:
-    x = x.reshape(x.shape[0], -1).to(torch.float64)
+    """|FFT|² of Hann-windowed clips (n, 1, T), (n, T) or one clip (T,), zero-padded pad times."""
+    x = torch.as_tensor(x)
+    x = (x[None] if x.ndim == 1 else x.reshape(x.shape[0], -1)).to(torch.float64)  # (n, T)
     w = torch.hann_window(x.shape[-1], periodic=False, dtype=torch.float64)
     return torch.fft.rfft(x * w, n=pad * x.shape[-1]).abs() ** 2  # (n, F)
 
@@ -67,7 +69,7 @@ def _power(x: torch.Tensor, pad: int) -> torch.Tensor:
 def estimate_pitch(x: torch.Tensor, sample_rate: int, *, fmin: float = 60.0, fmax: float = 500.0,
                    harmonics: int = 4, min_harmonicity: float = 0.6, pad: int = 16
                    ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(f₀ (n,), valid (n,) bool) for clips x (n, 1, T) or (n, T); see the module docstring."""
+    """(f₀ (n,), valid (n,) bool) for clips x (n, 1, T), (n, T) or (T,); see the module docstring."""
     check_positive(sample_rate, "sample_rate")
     if not 0 < fmin < fmax < sample_rate / 2:
         raise ValueError(f"need 0 < fmin < fmax < f_s/2 = {sample_rate / 2}, got {fmin}, {fmax}")
