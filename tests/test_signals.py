@@ -196,3 +196,56 @@ def test_audio_player_embeds_a_data_uri():
     assert "data:audio/wav;base64," in html and "http" not in html.split("base64,")[0]
     up = audio.resample_fft(np.sin(2 * np.pi * 5 * np.arange(64) / 64), 4)
     np.testing.assert_allclose(up, np.sin(2 * np.pi * 5 * np.arange(256) / 256), atol=1e-9)
+
+
+def test_colored_network_is_the_whitened_denoiser():
+    """D_y(y) built on Colored(inner) equals L⁻¹ D_x(L y) with D_x the inner net's denoiser."""
+    from diffusion_lite.denoisers import Denoiser
+
+    cfg = functions.FunctionModelConfig(noise="gp", n_points=16)
+    den = functions.build(cfg)
+    with torch.no_grad():
+        den.net.head[-1].weight.normal_()
+    grid = gp.uniform_grid(16)
+    noise = cfg.noise_model(grid)
+    d_y = Denoiser(functions.Colored(den.net, noise), "edm", den.sigma_data)
+    labels = grid.float()[None, None].expand(4, 1, 16)
+    y = torch.randn(4, 1, 16, generator=_gen())
+    with torch.no_grad():
+        got = d_y(y, 0.7, labels=labels)
+        want = noise.whiten(den(noise.color(y), 0.7, labels=labels))
+    torch.testing.assert_close(got, want, atol=2e-4, rtol=1e-3)
+
+
+@pytest.mark.parametrize("noise", ["white", "gp"])
+def test_function_models_train_and_sample_on_other_grids(noise):
+    import dataclasses
+
+    cfg = functions.FunctionModelConfig(noise=noise, n_points=16)
+    cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, steps=3, batch_size=8))
+    den, info = functions.train_function_model(cfg)
+    assert math.isfinite(info["final_loss"])
+    for grid in (gp.uniform_grid(12), gp.irregular_grid(20, generator=_gen())):
+        x = functions.sample_functions(functions.function_denoiser(den, grid), cfg, grid, 5,
+                                       steps=4, generator=_gen(1))
+        assert x.shape == (5, 1, grid.numel()) and bool(torch.isfinite(x).all())
+
+
+def test_imputer_keeps_observed_values_and_waveform_trains():
+    import dataclasses
+
+    from diffusion_lite.signals import imputation, waveform
+
+    cfg = imputation.ImputerConfig()
+    cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, steps=2, batch_size=4))
+    den, _ = imputation.train_imputer(cfg)
+    x = series.seasonal_series(3, 48, generator=_gen())
+    m = series.imputation_mask(3, 48, 0.5, generator=_gen(1))
+    draws = imputation.impute(den, x, m, 2, steps=3, generator=_gen(2))  # (S, B, T)
+    assert draws.shape == (2, 3, 48)
+    obs = m[:, 0] == 1
+    assert bool((draws[:, obs] == x[:, 0][obs]).all())
+    wcfg = waveform.WaveformConfig(n_train=8)
+    wcfg = dataclasses.replace(wcfg, train=dataclasses.replace(wcfg.train, steps=2, batch_size=4))
+    wden, _ = waveform.train_waveform(wcfg)
+    assert waveform.sample_waveforms(wden, wcfg, 2, steps=3, generator=_gen()).shape == (2, 1, 256)
