@@ -152,7 +152,9 @@ PROVIDERS: tuple[str, ...] = ("diffusion_lite.ablations", "diffusion_lite.ebm",
                               "diffusion_lite.nets.noisy_classifier", "diffusion_lite.flow_models",
                               "diffusion_lite.text.zoo", "diffusion_lite.nets.autoencoder",
                               "diffusion_lite.nets.transformer", "diffusion_lite.latent",
-                              "diffusion_lite.cascade")
+                              "diffusion_lite.cascade", "diffusion_lite.signals.functions",
+                              "diffusion_lite.signals.imputation",
+                              "diffusion_lite.signals.waveform")
 
 
 def register(name: str, entry: Entry) -> None:
