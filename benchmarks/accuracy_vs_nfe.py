@@ -44,15 +44,19 @@ SAMPLERS = {                  # label -> (registry name, keyword arguments)
 }
 GM = mixtures.ring()
 SIGMA_DATA = (GM.total_variance / GM.dim) ** 0.5
+DATA_LADDERS = {              # ladders set from σ_d: label -> schedules.data_sigmas factors
+    "from σ_d: Karras ρ = 7, σ ∈ [0.01 σ_d, 10 σ_d]": dict(min_factor=0.01, max_factor=10.0, rho=7.0),
+    "from σ_d: log-uniform, σ ∈ [0.01 σ_d, 10 σ_d]": dict(min_factor=0.01, max_factor=10.0,
+                                                          rho=math.inf),
+}
 LADDERS = {                   # label -> n -> ladder of n levels + 0
     "EDM: Karras ρ = 7, σ ∈ [0.002, 80]": lambda n: schedules.karras_sigmas(n, 0.002, 80.0, 7.0),
     "log-uniform, σ ∈ [0.002, 80]": lambda n: schedules.log_uniform_sigmas(n, 0.002, 80.0),
-    "from σ_d: Karras ρ = 7, σ ∈ [0.01 σ_d, 10 σ_d]": lambda n: schedules.data_sigmas(
-        n, SIGMA_DATA, min_factor=0.01, max_factor=10.0, rho=7.0),
-    "from σ_d: log-uniform, σ ∈ [0.01 σ_d, 10 σ_d]": lambda n: schedules.log_uniform_sigmas(
-        n, 0.01 * SIGMA_DATA, 10.0 * SIGMA_DATA),
+    **{label: (lambda n, f=f: schedules.data_sigmas(n, SIGMA_DATA, **f))
+       for label, f in DATA_LADDERS.items()},
 }
-DEFAULT_LABEL = "from σ_d: Karras ρ = 7, σ ∈ [0.01 σ_d, 10 σ_d]"   # = schedules.DEFAULT_LADDER
+DEFAULT_LABEL = next(label for label, f in DATA_LADDERS.items()     # = schedules.DEFAULT_LADDER
+                     if f == schedules.DEFAULT_LADDER)
 GOALS = [("DPM-Solver++(2M)", 10, 1.25), ("Heun (ODE)", 35, 1.10)]
 OUT = pathlib.Path(__file__).with_suffix(".md")
 

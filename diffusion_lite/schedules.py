@@ -248,7 +248,8 @@ def data_sigmas(n: int, sigma_data: float, *, min_factor: float = 0.01,
     σ_max = ``max_factor``·σ_d: the start x = σ_max z misses the true p_σmax (variance
     σ_max² + σ_d²) by a relative variance of 1/max_factor², 1% at the default 10. σ_min =
     ``min_factor``·σ_d: below it the noise is a hundredth of the data's spread and the last step
-    (to 0) is a single denoising. EDM's images {cite}`karras2022` have σ_d = 0.5 and use σ from
+    (to 0) is a single denoising. ``rho=math.inf`` gives the ladder uniform in log σ between the
+    same ends. EDM's images {cite}`karras2022` have σ_d = 0.5 and use σ from
     0.002 to 80, i.e. factors 0.004 and 160; for 2D data of σ_d ≈ 1.4 those rungs are wasted.
     """
     if isinstance(sigma_data, bool) or not isinstance(sigma_data, (int, float)) or not (
@@ -257,6 +258,8 @@ def data_sigmas(n: int, sigma_data: float, *, min_factor: float = 0.01,
                          f"deviation per coordinate), got {sigma_data!r}")
     if not 0 < min_factor <= max_factor:
         raise ValueError(f"need 0 < min_factor <= max_factor, got {min_factor}, {max_factor}")
+    if rho == math.inf:                                   # the limit ρ → ∞: uniform in log σ
+        return log_uniform_sigmas(n, min_factor * sigma_data, max_factor * sigma_data)
     return karras_sigmas(n, min_factor * sigma_data, max_factor * sigma_data, rho)
 
 

@@ -184,3 +184,8 @@ def test_data_ladder_scales_with_sigma_data_and_default_is_the_benchmark_choice(
 def test_ladders_refuse_bad_input(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_data_ladder_with_infinite_rho_is_uniform_in_log_sigma():
+    torch.testing.assert_close(schedules.data_sigmas(7, 1.5, rho=math.inf),
+                               schedules.log_uniform_sigmas(7, 0.015, 15.0), rtol=1e-12, atol=0)
