@@ -211,3 +211,16 @@ def slider(draw: Draw, values: Sequence, *, panels: int = 1,
     control.observe(lambda change: redraw(change["new"]), names="value")
     redraw(start)
     return widgets.VBox([control, out])
+
+
+# One colour per sampler, the same in every figure of the course (keys: ``samplers.SAMPLERS``).
+SAMPLER_COLORS = {"ddpm": COLORS[3], "ddim": COLORS[4], "euler": COLORS[0], "heun": COLORS[1],
+                  "dpmpp_2m": COLORS[2], "pc": COLORS[5]}
+__all__ += ["SAMPLER_COLORS", "sampler_color"]
+
+
+def sampler_color(name: str) -> str:
+    """The course's colour for sampler ``name`` (a key of ``samplers.SAMPLERS``)."""
+    if name not in SAMPLER_COLORS:
+        raise ValueError(f"no colour for sampler {name!r}; choose one of {sorted(SAMPLER_COLORS)}")
+    return SAMPLER_COLORS[name]

@@ -9,12 +9,16 @@ callback=None, ...) -> Tensor``, and talks to the model only through the contrac
 |---|---|---|
 | ``sigmas[i]``, ``sigma`` | σ_i | noise level of step i (variance-exploding view, x_σ = x0 + σε) |
 | ``sigma_next`` | σ_{i+1} | the level this step moves to |
-| ``x0_hat`` | D(x, σ) | the denoiser's estimate of E[x0 \\| x_σ = x] |
+| ``x0_hat`` | D_θ(x, σ) | the denoiser's estimate of E[x0 \\| x_σ = x] (D* for the exact one) |
 | ``d`` | (x − D)/σ | slope of the probability-flow ODE dx/dσ {cite}`karras2022` (eq. 3) |
 | ``x0_extrap`` | D_i | DPM-Solver++(2M)'s extrapolated data prediction {cite}`lu2022pp` |
-| ``step_size`` | ε_i | Langevin corrector step size (ε_i of {cite}`song2021sde`, Alg. 5; ε stays the noise) |
+| ``step_size`` | δ_i | Langevin corrector step size (ε_i of {cite}`song2021sde`, Alg. 5; ε stays the noise) |
+| ``h`` (DPM-Solver++) | Δλ | a step in λ = −log σ, Δλ_i = log(σ_i/σ_{i+1}) {cite}`lu2022pp` |
+| ``h`` (Heun) | h = σ_{i+1} − σ̂_i | the discretisation step in σ |
 | ``eta`` | η | DDIM stochasticity: 0 deterministic, 1 ancestral (DDPM) |
 | ``s_churn`` | S_churn | noise re-injected per step in Karras et al.'s Algorithm 2 |
+| ``s_tmin``, ``s_tmax`` | S_tmin, S_tmax | the window of σ where churn acts (γ_i = 0 outside) |
+| ``s_noise`` | S_noise | scale of the churn noise (slightly above 1 compensates detail lost) |
 | ``snr`` | r | Langevin corrector signal-to-noise ratio {cite}`song2021sde` |
 | ``nfe`` | NFE | number of denoiser evaluations |
 
@@ -164,7 +168,14 @@ def sample_euler(denoiser: DenoiserFn, x: torch.Tensor, sigmas: torch.Tensor, *,
     """Euler on the probability-flow ODE dx/dσ = (x − D(x, σ))/σ, with optional churn.
 
     x_{i+1} = x + (σ_{i+1} − σ_i)(x − D(x, σ_i))/σ_i: first order, one NFE per step
-    (Algorithm 2 of {cite}`karras2022` without its correction).
+    (Algorithm 2 of {cite}`karras2022` without its correction). It equals DDIM with η = 0 and the
+    first-order exponential integrator in λ = −log σ (it lands between x and D, never beyond).
+
+    Churn: at each rung with S_tmin ≤ σ_i ≤ S_tmax, γ_i = min(S_churn/N, √2 − 1) (N steps),
+    σ̂_i = (1 + γ_i)σ_i and x̂ = x + S_noise √(σ̂_i² − σ_i²) z, then the step runs from (x̂, σ̂_i),
+    calling D at σ̂_i (EDM's Algorithm 2; diffusers' Euler scheduler instead calls the model before
+    adding the noise). Outside the window γ_i = 0. The defaults (S_tmin = 0, S_tmax = ∞) churn at
+    every rung; ``s_churn=0`` is the plain ODE.
     """
     return _karras(denoiser, x, sigmas, generator, callback, s_churn, s_tmin, s_tmax, s_noise,
                    heun=False, name="sample_euler")
@@ -179,7 +190,9 @@ def sample_heun(denoiser: DenoiserFn, x: torch.Tensor, sigmas: torch.Tensor, *,
     """Heun's 2nd-order method on the probability-flow ODE {cite}`karras2022` (Algorithms 1-2).
 
     Euler predictor x' = x + h d, then the trapezoid x_{i+1} = x + h (d + d')/2 with h = σ_{i+1} − σ_i;
-    the last step to σ = 0 stays Euler. NFE = 2N − 1 for N steps.
+    the last step to σ = 0 stays Euler (the slope d' at σ' = 0 would divide by zero). NFE = 2N − 1
+    for N steps. Churn (``s_churn``, window ``s_tmin``/``s_tmax``, ``s_noise``) as in
+    :func:`sample_euler`.
     """
     return _karras(denoiser, x, sigmas, generator, callback, s_churn, s_tmin, s_tmax, s_noise,
                    heun=True, name="sample_heun")
@@ -192,9 +205,12 @@ def sample_dpmpp_2m(denoiser: DenoiserFn, x: torch.Tensor, sigmas: torch.Tensor,
                     callback: Callback = None) -> torch.Tensor:
     """DPM-Solver++(2M), the multistep 2nd-order data-prediction solver {cite}`lu2022pp` (Alg. 2).
 
-    With λ = −log σ and h = λ_{i+1} − λ_i: x_{i+1} = (σ_{i+1}/σ_i) x − (e^{−h} − 1) D_i, where
-    D_i = (1 + 1/(2r)) x0_hat_i − 1/(2r) x0_hat_{i−1}, r = h_{i−1}/h ("midpoint" variant). The first
-    step and the last (to σ = 0) are first order. One NFE per step.
+    In λ = −log σ the probability-flow ODE is dx/dλ = −x + D(x, λ); integrating its linear part
+    exactly (an exponential integrator) over a step Δλ = λ_{i+1} − λ_i gives
+    x_{i+1} = (σ_{i+1}/σ_i) x − (e^{−Δλ} − 1) D_i, where D_i = (1 + 1/(2r)) x0_hat_i −
+    1/(2r) x0_hat_{i−1}, r = Δλ_{i−1}/Δλ_i ("midpoint" variant; D_i = x0_hat_i gives Euler/DDIM).
+    The first step and the last (to σ = 0) are first order. One NFE per step. (The code writes
+    Δλ as ``h``.)
     ``generator`` is accepted for a uniform signature and unused (the solver is deterministic).
     """
     sigmas, den = start(denoiser, x, sigmas, generator)
@@ -227,10 +243,11 @@ def sample_pc(denoiser: DenoiserFn, x: torch.Tensor, sigmas: torch.Tensor, *,
 
     Predictor (reverse diffusion): x' = x + (σ_i² − σ_{i+1}²) s + √(σ_i² − σ_{i+1}²) z, with the
     score s = (D(x, σ) − x)/σ². Corrector (Langevin at σ_{i+1}, ``n_corrector`` times):
-    δ = 2 (r ‖z‖ / ‖s‖)² (the paper's step size ε_i; ε is kept for noise here),
-    x ← x + δ s + √(2δ) z, with the norms averaged over the batch (so the step size couples the
-    samples of a batch).
-    NFE = N + n_corrector (N − 1).
+    δ_i = 2 (r ‖z‖ / ‖s‖)² (the paper's ε_i; ε is kept for noise here), x ← x + δ_i s + √(2δ_i) z,
+    with the norms averaged over the batch (so the step size couples the samples of a batch).
+    NFE = N + n_corrector (N − 1). Step for step this is diffusers' ``ScoreSdeVeScheduler``
+    (``step_pred`` then ``step_correct``) on the same ladder, checked in
+    ``tests/test_sampler_parity.py``.
     """
     check_int(n_corrector, "n_corrector", minimum=0, what="Langevin steps per level")
     if not snr > 0:

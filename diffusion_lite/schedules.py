@@ -14,6 +14,13 @@ Pure functions computed in float64 (cast at use). Index convention for discrete 
 | ``snr``     | SNR = ᾱ/(1 − ᾱ) = 1/σ²          | signal-to-noise ratio                           |
 | ``log_snr`` | λ = log SNR = −2 log σ          | log signal-to-noise ratio                       |
 | ``rho``     | ρ                              | warping exponent of the Karras σ ladder          |
+| ``sigma_data``| σ_d                          | the data's standard deviation (per coordinate)  |
+| ``lam``     | λ = −log σ                     | DPM-Solver++'s time variable (a ladder's rungs)  |
+
+Ladders (all decreasing, ending in 0, float64): :func:`karras_sigmas` (EDM's ρ-warped ladder),
+:func:`log_uniform_sigmas` (uniform in λ = −log σ, the limit ρ → ∞), :func:`data_sigmas` (a
+Karras ladder whose ends are set from σ_d) and :func:`default_sigmas`, the course's default,
+chosen by benchmark 2 (``benchmarks/accuracy_vs_nfe.md``).
 """
 
 from __future__ import annotations
@@ -35,6 +42,10 @@ __all__ = [
     "snr",
     "log_snr",
     "karras_sigmas",
+    "log_uniform_sigmas",
+    "data_sigmas",
+    "default_sigmas",
+    "DEFAULT_LADDER",
     "schedule_sigmas",
 ]
 
@@ -196,6 +207,70 @@ def karras_sigmas(n: int, sigma_min: float = 0.002, sigma_max: float = 80.0,
     sigmas = (hi + ramp * (lo - hi)) ** rho
     sigmas[0], sigmas[-1] = sigma_max, sigma_min if n > 1 else sigma_max  # exact ends, no rounding
     return torch.cat([sigmas, sigmas.new_zeros(1)])
+
+
+def _check_ends(sigma_min: float, sigma_max: float) -> None:
+    for name, v in (("sigma_min", sigma_min), ("sigma_max", sigma_max)):
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            raise ValueError(f"{name} must be a finite number, got {v!r}")
+    if not 0 < sigma_min <= sigma_max:
+        raise ValueError(f"need 0 < sigma_min <= sigma_max, got sigma_min={sigma_min}, "
+                         f"sigma_max={sigma_max}: the ladder walks down from sigma_max")
+
+
+def log_uniform_sigmas(n: int, sigma_min: float = 0.002, sigma_max: float = 80.0) -> torch.Tensor:
+    """``n`` levels evenly spaced in λ = −log σ from σ_max to σ_min, then 0: shape ``(n + 1,)``.
+
+    σ_i = σ_max (σ_min/σ_max)^{i/(n−1)}: every step has the same Δλ = log(σ_max/σ_min)/(n − 1),
+    the ladder DPM-Solver++ analyses {cite}`lu2022pp` and the limit ρ → ∞ of
+    :func:`karras_sigmas` {cite}`karras2022`.
+    """
+    check_int(n, "n", minimum=1, what="the number of noise levels")
+    _check_ends(sigma_min, sigma_max)
+    if n == 1:
+        return torch.tensor([float(sigma_max), 0.0], dtype=_F64)
+    lam = torch.linspace(-math.log(sigma_max), -math.log(sigma_min), n, dtype=_F64)  # λ = −log σ
+    sigmas = torch.exp(-lam)
+    sigmas[0], sigmas[-1] = sigma_max, sigma_min                     # exact ends, no rounding
+    return torch.cat([sigmas, sigmas.new_zeros(1)])
+
+
+# The course's default ladder, in units of σ_d; chosen by benchmark 2 (accuracy_vs_nfe.md): among
+# the ladders measured there, the one with the smallest mean error over all samplers at 10 and 20
+# NFE (see default_sigmas).
+DEFAULT_LADDER = {"min_factor": 0.01, "max_factor": 10.0, "rho": 7.0}
+
+
+def data_sigmas(n: int, sigma_data: float, *, min_factor: float = 0.01,
+                max_factor: float = 10.0, rho: float = 7.0) -> torch.Tensor:
+    """A Karras ladder whose ends are set from the data's scale σ_d: shape ``(n + 1,)``.
+
+    σ_max = ``max_factor``·σ_d: the start x = σ_max z misses the true p_σmax (variance
+    σ_max² + σ_d²) by a relative variance of 1/max_factor², 1% at the default 10. σ_min =
+    ``min_factor``·σ_d: below it the noise is a hundredth of the data's spread and the last step
+    (to 0) is a single denoising. ``rho=math.inf`` gives the ladder uniform in log σ between the
+    same ends. EDM's images {cite}`karras2022` have σ_d = 0.5 and use σ from
+    0.002 to 80, i.e. factors 0.004 and 160; for 2D data of σ_d ≈ 1.4 those rungs are wasted.
+    """
+    if isinstance(sigma_data, bool) or not isinstance(sigma_data, (int, float)) or not (
+            math.isfinite(sigma_data) and sigma_data > 0):
+        raise ValueError(f"sigma_data must be a finite number > 0 (the data's standard "
+                         f"deviation per coordinate), got {sigma_data!r}")
+    if not 0 < min_factor <= max_factor:
+        raise ValueError(f"need 0 < min_factor <= max_factor, got {min_factor}, {max_factor}")
+    if rho == math.inf:                                   # the limit ρ → ∞: uniform in log σ
+        return log_uniform_sigmas(n, min_factor * sigma_data, max_factor * sigma_data)
+    return karras_sigmas(n, min_factor * sigma_data, max_factor * sigma_data, rho)
+
+
+def default_sigmas(n: int, sigma_data: float) -> torch.Tensor:
+    """The course's default ladder: :func:`data_sigmas` with the factors of ``DEFAULT_LADDER``.
+
+    Chosen by benchmark 2 (``benchmarks/accuracy_vs_nfe.md``, exact denoiser, every sampler,
+    several seeds): the candidate ladder with the smallest mean error over all samplers at 10
+    and 20 NFE {cite}`karras2022`.
+    """
+    return data_sigmas(n, sigma_data, **DEFAULT_LADDER)
 
 
 def schedule_sigmas(name: str, T: int, **params: float) -> torch.Tensor:

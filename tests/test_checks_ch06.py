@@ -99,3 +99,106 @@ def _heun_no_half(denoiser, x, sigma, sigma_next):
 def test_heun_wrong_answers_rejected(wrong, match):
     with pytest.raises(ExerciseError, match=match):
         ch06.check_heun_step(wrong)
+
+
+# ----------------------------------------------------------------------------- the Heun loop
+def test_heun_sampler_reference_accepted_and_equals_the_package(capsys):
+    ch06.check_heun_sampler(ch06.ref_heun_sampler)
+    assert "✓ heun_sampler is correct" in capsys.readouterr().out
+    from diffusion_lite import schedules
+    x = 20 * torch.randn(8, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    s = schedules.karras_sigmas(7, 0.01, 20.0)
+    torch.testing.assert_close(ch06.ref_heun_sampler(ch06._gauss_denoiser, x, s),
+                               samplers.sample_heun(ch06._gauss_denoiser, x, s))
+
+
+def _loop_euler(denoiser, x, sigmas):
+    return samplers.sample_euler(denoiser, x, sigmas)
+
+
+def _loop_heun_to_zero(denoiser, x, sigmas):
+    for i in range(len(sigmas) - 1):
+        x = ch06.ref_heun_step(denoiser, x, float(sigmas[i]), float(sigmas[i + 1]))
+    return x
+
+
+def _loop_stops_early(denoiser, x, sigmas):
+    for i in range(len(sigmas) - 2):
+        x = ch06.ref_heun_step(denoiser, x, float(sigmas[i]), float(sigmas[i + 1]))
+    return x
+
+
+def _loop_dpm(denoiser, x, sigmas):
+    """Right shape, right scale, right mean: another second-order solver on the same ladder."""
+    return samplers.sample_dpmpp_2m(denoiser, x, sigmas)
+
+
+@pytest.mark.parametrize("wrong,match", [
+    (_loop_euler, "Euler steps only"),
+    (_loop_heun_to_zero, "NaN or infinite"),
+    (_loop_stops_early, "stopped at σ_"),
+    (_loop_dpm, "differs from the reference"),
+    (lambda denoiser, x, sigmas: x, "differs from the reference"),
+])
+def test_heun_sampler_wrong_answers_rejected(wrong, match):
+    with pytest.raises(ExerciseError, match=match):
+        ch06.check_heun_sampler(wrong)
+
+
+# ----------------------------------------------------------------------------- the ladder
+def test_karras_ladder_reference_accepted_and_equals_schedules(capsys):
+    from diffusion_lite import schedules
+    ch06.check_karras_ladder(ch06.ref_karras_ladder)
+    assert "✓ karras_ladder is correct" in capsys.readouterr().out
+    torch.testing.assert_close(ch06.ref_karras_ladder(9, 0.002, 80.0, 7.0),
+                               schedules.karras_sigmas(9, 0.002, 80.0, 7.0))
+    ch06.check_karras_ladder(schedules.karras_sigmas)           # the package's answer passes
+
+
+def _ladder_up(n, sigma_min, sigma_max, rho):
+    s = ch06.ref_karras_ladder(n, sigma_min, sigma_max, rho)
+    return torch.cat([s[:-1].flip(0), s[-1:]])
+
+
+def _ladder_no_zero(n, sigma_min, sigma_max, rho):
+    return ch06.ref_karras_ladder(n, sigma_min, sigma_max, rho)[:-1]
+
+
+def _ladder_wrong_power(n, sigma_min, sigma_max, rho):
+    i = torch.arange(n, dtype=torch.float64) / (n - 1)
+    s = (sigma_max**rho + i * (sigma_min**rho - sigma_max**rho)) ** (1 / rho)
+    return torch.cat([s, torch.zeros(1, dtype=torch.float64)])
+
+
+def _ladder_linear(n, sigma_min, sigma_max, rho):
+    return ch06.ref_karras_ladder(n, sigma_min, sigma_max, 1.0)
+
+
+def _ladder_log(n, sigma_min, sigma_max, rho):
+    from diffusion_lite import schedules
+    return schedules.log_uniform_sigmas(n, sigma_min, sigma_max)
+
+
+def _ladder_ramp_n(n, sigma_min, sigma_max, rho):
+    i = torch.arange(n, dtype=torch.float64) / n
+    hi, lo = sigma_max ** (1 / rho), sigma_min ** (1 / rho)
+    return torch.cat([(hi + i * (lo - hi)) ** rho, torch.zeros(1, dtype=torch.float64)])
+
+
+def _ladder_rho_off(n, sigma_min, sigma_max, rho):
+    """Right ends, right length, decreasing: only the warping is slightly off."""
+    return ch06.ref_karras_ladder(n, sigma_min, sigma_max, rho * 1.1)
+
+
+@pytest.mark.parametrize("wrong,match", [
+    (_ladder_up, "must go down"),
+    (_ladder_no_zero, "shape"),
+    (_ladder_wrong_power, "wrong way round"),
+    (_ladder_linear, "evenly spaced in σ"),
+    (_ladder_log, "evenly spaced in log σ"),
+    (_ladder_ramp_n, "i/\\(n − 1\\)"),
+    (_ladder_rho_off, "differs from the reference"),
+])
+def test_karras_ladder_wrong_answers_rejected(wrong, match):
+    with pytest.raises(ExerciseError, match=match):
+        ch06.check_karras_ladder(wrong)

@@ -128,3 +128,12 @@ def test_slider_redraws_on_change():
 def test_bad_arguments(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+def test_every_sampler_has_its_own_colour():
+    from diffusion_lite import samplers
+    assert set(plotting.SAMPLER_COLORS) == set(samplers.SAMPLERS)
+    assert len(set(plotting.SAMPLER_COLORS.values())) == len(plotting.SAMPLER_COLORS)
+    assert plotting.sampler_color("heun") == plotting.SAMPLER_COLORS["heun"]
+    with pytest.raises(ValueError, match="choose one of"):
+        plotting.sampler_color("heun2")

@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from diffusion_lite import schedules as S
+from diffusion_lite import schedules
 
 
 @pytest.mark.parametrize("name", S.SCHEDULES)
@@ -135,3 +136,56 @@ def test_cosine_schedule_matches_diffusers():
 
     ref = DDPMScheduler(num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2").alphas_cumprod
     torch.testing.assert_close(S.get_alpha_bar("cosine", 1000).float(), ref, rtol=1e-4, atol=1e-6)
+
+
+# ----------------------------------------------------------------------------- σ ladders
+def test_log_uniform_ladder_has_equal_steps_in_lambda():
+    s = schedules.log_uniform_sigmas(9, 0.01, 50.0)
+    assert s.dtype == torch.float64 and s.shape == (10,) and s[-1] == 0
+    assert s[0] == 50.0 and s[-2] == 0.01                               # exact ends
+    dlam = torch.diff(-torch.log(s[:-1]))                               # Δλ, λ = −log σ
+    torch.testing.assert_close(dlam, torch.full_like(dlam, math.log(5000) / 8), rtol=1e-12, atol=0)
+    # the limit ρ → ∞ of the Karras ladder
+    torch.testing.assert_close(schedules.karras_sigmas(9, 0.01, 50.0, rho=1e5), s, rtol=1e-3, atol=0)
+    assert torch.equal(schedules.log_uniform_sigmas(1, 0.01, 50.0), torch.tensor([50.0, 0.0],
+                                                                                 dtype=torch.float64))
+
+
+def test_log_uniform_ladder_matches_diffusers_exponential_sigmas():
+    diffusers = pytest.importorskip("diffusers")
+    sched = diffusers.EulerDiscreteScheduler(num_train_timesteps=1000, use_exponential_sigmas=True,
+                                             timestep_spacing="linspace")
+    sched.set_timesteps(10)
+    theirs = sched.sigmas.double()
+    ours = schedules.log_uniform_sigmas(10, float(theirs[-2]), float(theirs[0]))
+    torch.testing.assert_close(ours, theirs, rtol=1e-6, atol=0)
+
+
+def test_data_ladder_scales_with_sigma_data_and_default_is_the_benchmark_choice():
+    s = schedules.data_sigmas(12, 2.0, min_factor=0.01, max_factor=10.0, rho=7.0)
+    torch.testing.assert_close(s, schedules.karras_sigmas(12, 0.02, 20.0, 7.0), rtol=0, atol=0)
+    # twice the data scale: the same ladder, twice as large
+    torch.testing.assert_close(schedules.data_sigmas(12, 4.0), 2 * schedules.data_sigmas(12, 2.0),
+                               rtol=1e-12, atol=0)
+    d = schedules.DEFAULT_LADDER
+    torch.testing.assert_close(schedules.default_sigmas(12, 1.3),
+                               schedules.karras_sigmas(12, d["min_factor"] * 1.3,
+                                                       d["max_factor"] * 1.3, d["rho"]))
+
+
+@pytest.mark.parametrize("call,match", [
+    (lambda: schedules.log_uniform_sigmas(5, 1.0, 0.5), "sigma_min <= sigma_max"),
+    (lambda: schedules.log_uniform_sigmas(5, 0.0, 1.0), "sigma_min <= sigma_max"),
+    (lambda: schedules.log_uniform_sigmas(5, 0.1, float("inf")), "finite"),
+    (lambda: schedules.log_uniform_sigmas(0, 0.1, 1.0), "n"),
+    (lambda: schedules.data_sigmas(5, -1.0), "sigma_data"),
+    (lambda: schedules.data_sigmas(5, 1.0, min_factor=2.0, max_factor=1.0), "min_factor"),
+])
+def test_ladders_refuse_bad_input(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+def test_data_ladder_with_infinite_rho_is_uniform_in_log_sigma():
+    torch.testing.assert_close(schedules.data_sigmas(7, 1.5, rho=math.inf),
+                               schedules.log_uniform_sigmas(7, 0.015, 15.0), rtol=1e-12, atol=0)
