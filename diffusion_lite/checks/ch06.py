@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import torch
 
-from .core import check_function
+from .core import check_with_mistakes
 
 __all__ = ["check_ddim_step", "check_heun_step", "check_heun_sampler", "check_karras_ladder",
            "ref_ddim_step", "ref_heun_step", "ref_heun_sampler", "ref_karras_ladder"]
@@ -44,14 +44,6 @@ def _gauss_denoiser(x: torch.Tensor, sigma) -> torch.Tensor:
     return mu + s2 / (s2 + sigma**2) * (x - mu)
 
 
-def _check_with_mistakes(candidate: Callable, reference: Callable, cases: list[dict], *,
-                         name: str, hints: dict, mistakes: Callable[[dict], dict]) -> None:
-    """check_function naming a known mistake (``mistakes(case)`` maps a diagnosis to the wrong
-    value; one that equals the right answer on a case is skipped there)."""
-    check_function(candidate, reference, cases, name=name, hints=hints,
-                   mistakes=lambda **case: mistakes(case))
-
-
 DDIM_HINTS = {
     "shape": "x' has the shape of x: every operation is elementwise.",
     "value": "ε_hat = (x − x0_hat)/σ; σ_up = η σ' √(σ² − σ'²)/σ; σ_down = √(σ'² − σ_up²); "
@@ -81,8 +73,8 @@ def check_ddim_step(ddim_step: Callable) -> None:
                   noise=torch.randn(5, 2, generator=g, dtype=torch.float64))
              for sigma, sigma_next, eta in [(2.0, 1.0, 0.0), (5.0, 3.0, 0.5), (1.5, 0.2, 1.0),
                                             (0.8, 0.5, 0.3)]]
-    _check_with_mistakes(ddim_step, ref_ddim_step, cases, name="ddim_step", hints=DDIM_HINTS,
-                         mistakes=_ddim_mistakes)
+    check_with_mistakes(ddim_step, ref_ddim_step, cases, name="ddim_step", hints=DDIM_HINTS,
+                        mistakes=lambda **case: _ddim_mistakes(case))
 
 
 HEUN_HINTS = {
@@ -112,8 +104,8 @@ def check_heun_step(heun_step: Callable) -> None:
     g = torch.Generator().manual_seed(7)
     cases = [dict(denoiser=_gauss_denoiser, x=s * torch.randn(6, 2, generator=g, dtype=torch.float64),
                   sigma=s, sigma_next=sn) for s, sn in [(10.0, 6.0), (2.0, 1.0), (0.9, 0.3)]]
-    _check_with_mistakes(heun_step, ref_heun_step, cases, name="heun_step", hints=HEUN_HINTS,
-                         mistakes=_heun_mistakes)
+    check_with_mistakes(heun_step, ref_heun_step, cases, name="heun_step", hints=HEUN_HINTS,
+                        mistakes=lambda **case: _heun_mistakes(case))
 
 
 # ----------------------------------------------------------------------------- the Heun loop
@@ -161,8 +153,8 @@ def check_heun_sampler(heun_sampler: Callable) -> None:
     cases = [dict(denoiser=_gauss_denoiser,
                   x=float(s[0]) * torch.randn(6, 2, generator=g, dtype=torch.float64), sigmas=s)
              for s in ladders]
-    _check_with_mistakes(heun_sampler, ref_heun_sampler, cases, name="heun_sampler",
-                         hints=HEUN_LOOP_HINTS, mistakes=_heun_loop_mistakes)
+    check_with_mistakes(heun_sampler, ref_heun_sampler, cases, name="heun_sampler",
+                        hints=HEUN_LOOP_HINTS, mistakes=lambda **case: _heun_loop_mistakes(case))
 
 
 # ----------------------------------------------------------------------------- the ladder
@@ -206,5 +198,5 @@ def check_karras_ladder(karras_ladder: Callable) -> None:
     cases = [dict(n=n, sigma_min=lo, sigma_max=hi, rho=rho)
              for n, lo, hi, rho in [(8, 0.002, 80.0, 7.0), (5, 0.02, 10.0, 3.0), (12, 0.01, 15.0, 7.0),
                                     (4, 0.5, 4.0, 1.0)]]
-    _check_with_mistakes(karras_ladder, ref_karras_ladder, cases, name="karras_ladder",
-                         hints=LADDER_HINTS, mistakes=_ladder_mistakes)
+    check_with_mistakes(karras_ladder, ref_karras_ladder, cases, name="karras_ladder",
+                        hints=LADDER_HINTS, mistakes=lambda **case: _ladder_mistakes(case))
