@@ -2,7 +2,8 @@
 
 Every metric compares two *sets* of samples, flattened to vectors ``(n, d)``, and is computed in
 float64. Each estimate is noisy: compare it with its **noise floor** (the same metric between two
-independent real sets of the same size) and a **bootstrap interval** ({func}`bootstrap_ci`).
+independent real sets of the same size) and a **bootstrap interval** ({func}`bootstrap_ci`);
+:mod:`~diffusion_lite.uncertainty` adds the permutation test and intervals over seeds.
 Argument order is always ``(real, generated)``; only precision/recall are not symmetric.
 
 | code name | symbol | meaning |
@@ -14,7 +15,6 @@ Argument order is always ``(real, generated)``; only precision/recall are not sy
 | ``mu``, ``cov`` | μ, Σ | feature mean and (n − 1)-normalised covariance |
 | ``k`` | k | neighbour rank that sets the radius of each k-NN ball |
 | ``train``, ``heldout`` | — | training set and an equally large held-out set (memorisation) |
-| ``n_permutations`` | B | relabellings of the pooled set in :func:`permutation_test` |
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from .utils import check_finite, check_int, check_positive
 __all__ = ["as_points", "median_bandwidth", "mmd2", "random_projections", "sliced_wasserstein",
            "frechet_distance", "extract_features", "feature_frechet_distance", "PrecisionRecall",
            "precision_recall", "memorisation_ratios", "Estimate", "bootstrap_ci", "noise_floor",
-           "binomial_ci", "PermutationTest", "permutation_test", "bootstrap_se_error"]
+           "binomial_ci"]
 
 
 def as_points(x: torch.Tensor | np.ndarray, name: str = "x") -> torch.Tensor:
@@ -312,65 +312,3 @@ def binomial_ci(successes: int, trials: int, *, level: float = 0.95) -> tuple[fl
     high = 1.0 if successes == trials else float(beta.ppf(1 - a, successes + 1, trials - successes))
     return low, high
 
-
-# --------------------------------------------------------------------------------------------
-# Two-sample permutation test
-# --------------------------------------------------------------------------------------------
-
-class PermutationTest(NamedTuple):
-    statistic: float  # T(a, b) on the observed split
-    p_value: float  # P(T ≥ T_obs) under H0: a and b come from one distribution
-    n_permutations: int  # relabellings used (all of them when ``exact``)
-    exact: bool  # True when every split of the pooled set was enumerated
-
-
-def _splits(n_total: int, n_a: int, n_permutations: int,
-            generator: torch.Generator | None) -> tuple[list[torch.Tensor], bool]:
-    """Index sets of the first group: every split when there are few, else random ones."""
-    from itertools import combinations
-    from math import comb
-
-    if comb(n_total, n_a) <= n_permutations:
-        return [torch.tensor(c) for c in combinations(range(n_total), n_a)], True
-    return [torch.randperm(n_total, generator=generator)[:n_a] for _ in range(n_permutations)], False
-
-
-def permutation_test(statistic: Callable[[torch.Tensor, torch.Tensor], float], a, b, *,
-                     n_permutations: int = 999,
-                     generator: torch.Generator | None = None) -> PermutationTest:
-    """Two-sample permutation test of H0 "a and b are draws from one distribution" against a large T.
-
-    Pool the n + m samples, split them at random into groups of n and m, and recompute T; under H0
-    every split is equally likely, so the observed T is one draw among them {cite}`good2005`.
-    With B random splits p = (1 + #{T_b ≥ T_obs}) / (B + 1), which is never 0 and keeps the test's
-    size at most α; when C(n+m, n) ≤ B every split is enumerated (the observed one included) and
-    p = #{T_s ≥ T_obs} / C(n+m, n) exactly — both as ``scipy.stats.permutation_test``. It tests
-    exchangeability, not "the metric equals its noise floor": a small p says the two sets differ
-    in some way T can see.
-    """
-    x, y = _pair(a, b, min_n=1)
-    check_int(n_permutations, "n_permutations", minimum=1)
-    observed = float(statistic(x, y))
-    if not np.isfinite(observed):
-        raise ValueError(f"the statistic is {observed} on the observed sets; it must be finite")
-    pooled, n = torch.cat([x, y]), len(x)
-    first_groups, exact = _splits(len(pooled), n, n_permutations, generator)
-    values = []
-    for first in first_groups:
-        mask = torch.zeros(len(pooled), dtype=torch.bool)
-        mask[first] = True
-        values.append(float(statistic(pooled[mask], pooled[~mask])))
-    # A relative tolerance so that splits equal to the observed one up to rounding count as ≥.
-    at_least = int(np.sum(np.asarray(values) >= observed - 1e-12 * max(1.0, abs(observed))))
-    p = at_least / len(values) if exact else (1 + at_least) / (len(values) + 1)
-    return PermutationTest(observed, p, len(values), exact)
-
-
-def bootstrap_se_error(n_boot: int) -> float:
-    """Relative standard error of a bootstrap standard error from ``n_boot`` resamples.
-
-    For roughly normal replicates SD(ŝ)/s ≈ 1/√(2(B − 1)) {cite}`efron1993`: B = 200 gives 5%, so
-    an interval's half-width is known to about ±5% of itself.
-    """
-    check_int(n_boot, "n_boot", minimum=2)
-    return 1.0 / float(np.sqrt(2 * (n_boot - 1)))
