@@ -27,7 +27,7 @@ from .metrics import Estimate, _pair
 from .utils import check_int
 
 __all__ = ["PermutationTest", "permutation_test", "bootstrap_se_error", "mean_interval",
-           "stratified_indices"]
+           "stratified_indices", "median_interval"]
 
 
 class PermutationTest(NamedTuple):
@@ -122,3 +122,24 @@ def stratified_indices(labels: torch.Tensor, counts: torch.Tensor, *,
             raise ValueError(f"class {c} has {len(pool)} items, {k} requested")
         picks.append(pool[torch.randperm(len(pool), generator=generator)[:k]])
     return torch.cat(picks)
+
+
+def median_interval(values, *, level: float = 0.95) -> Estimate:
+    """Sample median with its distribution-free interval from order statistics.
+
+    The number of values below the true median is Binomial(n, ½), so [v_(j), v_(k)] with j, k
+    the binomial quantiles covers it with probability ≥ ``level`` {cite}`efron1993`; ``se`` is
+    reported as NaN (there is none).
+    """
+    from scipy.stats import binom
+
+    v = np.sort(np.asarray(values, dtype=float).ravel())
+    if v.size < 6 or not np.isfinite(v).all():
+        raise ValueError(f"need at least 6 finite values for a median interval, got {v.size}")
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level}")
+    a = (1 - level) / 2
+    j = int(binom.ppf(a, v.size, 0.5))  # P(B < j) <= a  →  v[j - 1] is the lower end (1-based j)
+    k = int(binom.ppf(1 - a, v.size, 0.5))
+    low, high = v[max(j - 1, 0)], v[min(k, v.size - 1)]
+    return Estimate(float(np.median(v)), float(low), float(high), float("nan"), level)

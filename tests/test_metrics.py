@@ -294,3 +294,15 @@ def test_stratified_indices_match_the_counts():
     assert len(set(idx.tolist())) == len(idx)
     with pytest.raises(ValueError, match="class 1 has 3 items"):
         uncertainty.stratified_indices(labels, torch.tensor([0, 4, 0]))
+
+
+def test_median_interval_covers_the_median_at_its_level():
+    # Coverage over many exponential samples (true median ln 2), against the nominal 95%.
+    g = torch.Generator().manual_seed(4)
+    hits = 0
+    for _ in range(400):
+        v = -torch.log(torch.rand(41, generator=g, dtype=torch.float64))
+        est = uncertainty.median_interval(v.numpy())
+        hits += est.low <= math.log(2) <= est.high
+        assert est.low <= est.value <= est.high
+    assert 0.93 <= hits / 400 <= 0.995
