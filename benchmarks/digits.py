@@ -226,7 +226,8 @@ def main() -> None:
     if not args.quick:
         JSON.write_text(json.dumps(record, indent=1))
     text = report(record, nb)
-    (REPO / "benchmarks" / ("digits_quick.md" if args.quick else "digits.md")).write_text(text)
+    if not args.quick:  # a smoke test leaves the record alone
+        (REPO / "benchmarks" / "digits.md").write_text(text)
     print(text)
 
 
