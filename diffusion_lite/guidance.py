@@ -25,6 +25,7 @@ Notation (code → notebook):
 | ``scale`` | w | guidance scale (0 = unconditional, 1 = conditional) |
 | ``p_uncond`` | p_uncond | label-dropout probability during training |
 | ``null_label`` | ∅ | index of the null class (= number of real classes K) |
+| ``sigmas`` | σ_0 > … > σ_N = 0 | the sampler's noise ladder |
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from torch import nn
 
 from .utils import as_sigma
 
-__all__ = ["cfg_combine", "drop_labels", "GuidedDenoiser"]
+__all__ = ["cfg_combine", "drop_labels", "GuidedDenoiser", "sample_guided"]
 
 
 def cfg_combine(d_uncond: torch.Tensor, d_cond: torch.Tensor, scale: float) -> torch.Tensor:
@@ -101,3 +102,33 @@ class GuidedDenoiser(nn.Module):
         both = self.denoiser(torch.cat([x, x]), sigma, y.to(x.device))  # (2B, ...)
         cond, uncond = both.chunk(2)
         return cfg_combine(uncond, cond, self.scale)
+
+
+@torch.no_grad()
+def sample_guided(denoiser: Callable[..., torch.Tensor], labels: torch.Tensor, scale: float, *,
+                  null_label: int, sigmas: torch.Tensor, shape: tuple[int, ...],
+                  sampler: str = "heun", generator: torch.Generator | None = None,
+                  **options) -> torch.Tensor:
+    """Guided samples, one per label: x = σ_0 ε, then ``samplers.sample(sampler, D_w, x, sigmas)``.
+
+    ``shape`` is one sample's shape, e.g. ``(1, 8, 8)``; ``options`` go to the sampler (e.g.
+    ``s_churn``, ``s_tmin``, ``s_tmax``, ``s_noise`` for Heun). At w = 0 and w = 1 only the branch
+    that matters is evaluated (half the batch); otherwise :class:`GuidedDenoiser` ({cite}`ho2022cfg`).
+    The starting noise is drawn first from ``generator``, so a seed fixes the run.
+    """
+    from . import samplers
+
+    if not isinstance(labels, torch.Tensor) or labels.ndim != 1:
+        raise TypeError("labels must be a 1-D integer tensor (one class per sample)")
+    x = float(sigmas[0]) * torch.randn(len(labels), *shape, generator=generator)  # (B, *shape)
+    x = x.to(sigmas.device)
+    labels = labels.to(sigmas.device)
+    if scale == 0.0 or scale == 1.0:  # one branch: skip the other half of the batch
+        fixed = labels if scale == 1.0 else torch.full_like(labels, null_label)
+
+        def guided(x, sigma):
+            return denoiser(x, sigma, fixed)
+        guided.accepts_float_sigma = bool(getattr(denoiser, "accepts_float_sigma", False))
+    else:
+        guided = GuidedDenoiser(denoiser, labels, scale, null_label=null_label)
+    return samplers.sample(sampler, guided, x, sigmas, generator=generator, **options)

@@ -14,6 +14,11 @@ digit classifier's features (:func:`diffusion_lite.metrics.extract_features`).
 | ``real``, ``gen`` | φ(x), φ(y) | feature sets ``(n, d)``, ``(n', d)`` |
 | ``subset_size`` | m | samples per subset (capped at the smaller set) |
 | ``n_subsets`` | S | number of random subset pairs averaged |
+
+The cubic kernel suits features of order one per coordinate (Inception's pooled activations). Raw
+ReLU features of a small classifier can be tens of units, and then (aᵀb/d + 1)³ is dominated by a
+few large products and the estimate's spread explodes; :func:`standardiser` fixes one per-coordinate
+scale from a reference set (the training digits) before KID is computed.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ import torch
 from .metrics import Estimate, _pair, extract_features
 from .utils import check_int
 
-__all__ = ["polynomial_mmd2", "kid", "feature_kid"]
+__all__ = ["polynomial_mmd2", "kid", "feature_kid", "standardiser"]
 
 
 def polynomial_mmd2(real: torch.Tensor, gen: torch.Tensor, *, degree: int = 3,
@@ -77,3 +82,16 @@ def feature_kid(feature_net: Callable[[torch.Tensor], torch.Tensor], real, gen, 
     """KID between two image sets on the features of ``feature_net`` (e.g. the digit classifier)."""
     return kid(extract_features(feature_net, real, batch_size=batch_size),
                extract_features(feature_net, gen, batch_size=batch_size), **kwargs)
+
+
+def standardiser(reference: torch.Tensor, eps: float = 1e-6) -> Callable[[torch.Tensor], torch.Tensor]:
+    """z(f) = (f − μ)/s with μ, s the per-coordinate mean and std of ``reference`` ``(n, d)``.
+
+    Fit it once, on a set that is neither of the two being compared (e.g. the training split), so
+    the kernel is the same for every comparison.
+    """
+    ref = torch.as_tensor(reference).double()
+    if ref.ndim != 2 or len(ref) < 2:
+        raise ValueError(f"reference must be features (n >= 2, d), got shape {tuple(ref.shape)}")
+    mu, sd = ref.mean(0), ref.std(0) + eps
+    return lambda f: (torch.as_tensor(f).double() - mu) / sd

@@ -2,7 +2,8 @@
 
 Every metric compares two *sets* of samples, flattened to vectors ``(n, d)``, and is computed in
 float64. Each estimate is noisy: compare it with its **noise floor** (the same metric between two
-independent real sets of the same size) and a **bootstrap interval** ({func}`bootstrap_ci`).
+independent real sets of the same size) and a **bootstrap interval** ({func}`bootstrap_ci`);
+:mod:`~diffusion_lite.uncertainty` adds the permutation test and intervals over seeds.
 Argument order is always ``(real, generated)``; only precision/recall are not symmetric.
 
 | code name | symbol | meaning |
@@ -310,3 +311,4 @@ def binomial_ci(successes: int, trials: int, *, level: float = 0.95) -> tuple[fl
     low = 0.0 if successes == 0 else float(beta.ppf(a, successes, trials - successes + 1))
     high = 1.0 if successes == trials else float(beta.ppf(1 - a, successes + 1, trials - successes))
     return low, high
+

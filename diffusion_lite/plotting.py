@@ -8,6 +8,10 @@ Every view takes the same drawing function ``draw(ax, value)`` that draws one st
   static website, with a figure-grid fallback;
 - :func:`figure_grid` — a few values side by side, for print and for a quick look.
 
+Images: :func:`show_digits` tiles a batch of small grey images (the digits) into one Axes at
+their true aspect (square pixels) with a coloured gap between tiles; :func:`digit_grid` is the
+canvas it draws.
+
 With ``panels=k > 1`` ``draw`` receives an array of k Axes (e.g. a 1D histogram next to a 2D cloud).
 
 Notation: ``value`` a point on the scrubbed axis (a time t or a noise level σ); ``values`` the
@@ -29,12 +33,16 @@ from matplotlib.figure import Figure
 
 from .utils import check_int
 
-__all__ = ["COLORS", "use_style", "figure_grid", "animate", "slider"]
+__all__ = ["COLORS", "use_style", "figure_grid", "animate", "slider", "digit_grid", "show_digits",
+           "GAP_COLOR"]
 
 # Okabe–Ito colours: distinguishable with the common colour-vision deficiencies.
 COLORS = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
 
 Draw = Callable[[Any, Any], None]
+
+# The gap between image tiles: a light blue-grey, visible against the digits' white background.
+GAP_COLOR = "#b8c7d6"
 
 
 class _DrawFailed(Exception):
@@ -224,3 +232,49 @@ def sampler_color(name: str) -> str:
     if name not in SAMPLER_COLORS:
         raise ValueError(f"no colour for sampler {name!r}; choose one of {sorted(SAMPLER_COLORS)}")
     return SAMPLER_COLORS[name]
+
+
+def digit_grid(images: Any, nrow: int = 10, gap: int = 1) -> np.ndarray:
+    """Tile ``(N, 1, H, W)`` or ``(N, H, W)`` images into one canvas, ``nrow`` tiles per row.
+
+    The canvas is ``(rows·(H + gap) − gap, nrow·(W + gap) − gap)``; gaps (and the unused end of
+    the last row) are NaN, so they can be drawn in their own colour.
+    """
+    imgs = np.asarray(images.detach().cpu() if hasattr(images, "detach") else images, dtype=float)
+    if imgs.ndim == 4:
+        if imgs.shape[1] != 1:
+            raise ValueError(f"expected one channel (N, 1, H, W), got shape {imgs.shape}")
+        imgs = imgs[:, 0]
+    if imgs.ndim != 3 or len(imgs) == 0:
+        raise ValueError(f"images must be a non-empty batch (N, 1, H, W) or (N, H, W), got shape "
+                         f"{imgs.shape}")
+    check_int(nrow, "nrow", minimum=1)
+    check_int(gap, "gap", minimum=0)
+    n, h, w = imgs.shape
+    rows = -(-n // nrow)
+    canvas = np.full((rows * (h + gap) - gap, nrow * (w + gap) - gap), np.nan)
+    for k, im in enumerate(imgs):
+        r, c = divmod(k, nrow)
+        canvas[r * (h + gap):r * (h + gap) + h, c * (w + gap):c * (w + gap) + w] = im
+    return canvas
+
+
+def show_digits(ax, images: Any, nrow: int = 10, title: str | None = None, gap: int = 1,
+                vmin: float = -1.0, vmax: float = 1.0):
+    """Draw images in [vmin, vmax] (digits: [−1, 1], ink dark) as a grid in ``ax``.
+
+    Square pixels (``aspect="equal"``, no interpolation) and a :data:`GAP_COLOR` gap between tiles,
+    so the digits keep their true shape in the notebook and on the website. Returns the AxesImage.
+    """
+    canvas = digit_grid(images, nrow=nrow, gap=gap)
+    cmap = plt.get_cmap("gray_r").copy()
+    cmap.set_bad(GAP_COLOR)
+    art = ax.imshow(np.clip(canvas, vmin, vmax), cmap=cmap, vmin=vmin, vmax=vmax, aspect="equal",
+                    interpolation="nearest")
+    ax.set_xticks([]), ax.set_yticks([])
+    ax.grid(False)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    if title:
+        ax.set_title(title)
+    return art

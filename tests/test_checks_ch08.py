@@ -83,5 +83,89 @@ def test_mmd2_rejects_typical_mistakes(wrong, message):
 
 
 def test_unknown_mistake_gets_generic_diagnosis():
-    with pytest.raises(ExerciseError, match="differs from the reference|constant"):
-        ch08.check_mmd2(lambda x, y, bandwidth: metrics.mmd2(x, y, bandwidth=bandwidth) + math.pi)
+    with pytest.raises(ExerciseError, match="not an unbiased estimator.*biased high"):
+        ch08.check_mmd2(lambda x, y, bandwidth: metrics.mmd2(x, y, bandwidth=bandwidth) + 0.01)
+
+
+# Other unbiased estimators: they differ from the U-statistic on every data set, agree in mean.
+
+def _k(a, b, h):
+    return torch.exp(-torch.cdist(a, b) ** 2 / (2 * h**2))
+
+
+def _within(a, h):
+    k, n = _k(a, a, h), len(a)
+    return (k.sum() - k.trace()) / (n * (n - 1))
+
+
+def mmd2_paired_cross(x, y, bandwidth):
+    """Gretton et al.'s form: cross pairs with i ≠ j too (pairs (x_i, y_i) left out)."""
+    kxy, r = _k(x, y, bandwidth), min(len(x), len(y))
+    cross = (kxy.sum() - kxy.diagonal()[:r].sum()) / (len(x) * len(y) - r)
+    return _within(x, bandwidth) + _within(y, bandwidth) - 2 * cross
+
+
+def mmd2_linear_time(x, y, bandwidth):
+    """The linear-time estimator: h((x, y), (x', y')) averaged over disjoint consecutive pairs."""
+    r = (min(len(x), len(y)) // 2) * 2
+    x1, x2, y1, y2 = x[0:r:2], x[1:r:2], y[0:r:2], y[1:r:2]
+    k = lambda a, b: torch.exp(-((a - b) ** 2).sum(1) / (2 * bandwidth**2))  # noqa: E731
+    return float((k(x1, x2) + k(y1, y2) - k(x1, y2) - k(x2, y1)).mean())
+
+
+def mmd2_upper_triangle(x, y, bandwidth):
+    """The U-statistic through i < j pairs, doubled (equal to the reference up to rounding)."""
+    def within(a):
+        n = len(a)
+        return 2 * torch.triu(_k(a, a, bandwidth), diagonal=1).sum() / (n * (n - 1))
+    return within(x) + within(y) - 2 * _k(x, y, bandwidth).mean()
+
+
+def mmd2_half_split(x, y, bandwidth):
+    """An incomplete U-statistic: the within-set terms from two halves only (unbiased, noisier)."""
+    def within(a):
+        half = len(a) // 2
+        return (_within(a[:half], bandwidth) + _within(a[half:], bandwidth)) / 2
+    return within(x) + within(y) - 2 * _k(x, y, bandwidth).mean()
+
+
+@pytest.mark.parametrize("estimator", [mmd2_paired_cross, mmd2_linear_time, mmd2_upper_triangle,
+                                       mmd2_half_split])
+def test_mmd2_accepts_every_unbiased_estimator(estimator, capsys):
+    ch08.check_mmd2(estimator)
+    assert "correct" in capsys.readouterr().out
+
+
+def v_statistic_paired(x, y, bandwidth):
+    """A biased V-statistic written another way (cross pairs i ≠ j): not the named exact form."""
+    kxy, r = _k(x, y, bandwidth), min(len(x), len(y))
+    cross = (kxy.sum() - kxy.diagonal()[:r].sum()) / (len(x) * len(y) - r)
+    return _k(x, x, bandwidth).mean() + _k(y, y, bandwidth).mean() - 2 * cross
+
+
+def mmd2_n_squared(x, y, bandwidth):
+    kxx, kyy = _k(x, x, bandwidth), _k(y, y, bandwidth)
+    return ((kxx.sum() - kxx.trace()) / len(x) ** 2 + (kyy.sum() - kyy.trace()) / len(y) ** 2
+            - 2 * _k(x, y, bandwidth).mean())
+
+
+def mmd2_ignores_bandwidth(x, y, bandwidth):
+    return metrics.mmd2(x, y)  # median heuristic: right shape, scale and mean 0 when p = q
+
+
+def mmd2_random_subsets(x, y, bandwidth):
+    keep = torch.randperm(len(x))[: len(x) - 2]
+    return metrics.mmd2(x[keep], y, bandwidth=bandwidth)
+
+
+@pytest.mark.parametrize("wrong,message", [
+    (v_statistic_paired, "biased V-statistic"),
+    (mmd2_n_squared, "n²"),
+    (mmd2_ignores_bandwidth, "not an unbiased estimator"),
+    (mmd2_random_subsets, "same sets"),
+    (lambda x, y, bandwidth: torch.zeros(()), "biased low"),
+    (lambda x, y, bandwidth: torch.zeros(2), "one number"),
+])
+def test_mmd2_names_biased_and_other_wrong_estimators(wrong, message):
+    with pytest.raises(ExerciseError, match=message):
+        ch08.check_mmd2(wrong)

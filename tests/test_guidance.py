@@ -93,3 +93,27 @@ def test_drop_labels_deterministic_and_validated():
         drop_labels(y, 0.1, 0)
     with pytest.raises(TypeError, match="integer"):
         drop_labels(y.float(), 0.1, K)
+
+
+def test_sample_guided_matches_the_sampler_on_the_guided_denoiser():
+    from diffusion_lite import samplers, schedules
+    from diffusion_lite.guidance import GuidedDenoiser, sample_guided
+
+    # A label-dependent linear denoiser: D(x, σ | y) = x/(1 + σ²) + y/(10 (1 + σ²)).
+    def den(x, sigma, labels):
+        s2 = torch.as_tensor(sigma, dtype=x.dtype).reshape(-1, *[1] * (x.ndim - 1)) ** 2
+        return (x + labels.to(x.dtype).reshape(-1, *[1] * (x.ndim - 1)) / 10) / (1 + s2)
+
+    sig = schedules.karras_sigmas(6, sigma_min=0.01, sigma_max=10.0)
+    labels = torch.tensor([0, 3, 7, 10])
+    for w, churn in ((0.0, {}), (1.0, {}), (2.5, {"s_churn": 5.0, "s_tmin": 0.05, "s_tmax": 5.0})):
+        got = sample_guided(den, labels, w, null_label=10, sigmas=sig, shape=(2,),
+                            generator=torch.Generator().manual_seed(1), **churn)
+        g = torch.Generator().manual_seed(1)
+        x = float(sig[0]) * torch.randn(4, 2, generator=g)
+        ref = samplers.sample("heun", GuidedDenoiser(den, labels, w, null_label=10), x, sig,
+                              generator=g, **churn)
+        assert torch.allclose(got, ref, atol=1e-6), w
+    with pytest.raises(TypeError, match="1-D integer"):
+        sample_guided(den, torch.zeros(2, 2, dtype=torch.long), 1.0, null_label=10, sigmas=sig,
+                      shape=(2,))

@@ -72,3 +72,16 @@ def test_exact_samples_cover_every_mode_with_small_weight_error():
         mode_coverage(mix, torch.zeros(5, 3))
     with pytest.raises(ValueError, match="min_fraction"):
         mode_coverage(mix, torch.zeros(5, 2), min_fraction=0)
+
+
+def test_standardiser_uses_the_reference_statistics():
+    from diffusion_lite.kid import standardiser
+
+    g = torch.Generator().manual_seed(0)
+    ref = 5.0 + 3.0 * torch.randn(500, 4, generator=g, dtype=torch.float64)
+    z = standardiser(ref)
+    out = z(ref)
+    assert torch.allclose(out.mean(0), torch.zeros(4, dtype=torch.float64), atol=1e-12)
+    assert torch.allclose(out.std(0), torch.ones(4, dtype=torch.float64), atol=1e-6)
+    other = torch.ones(3, 4, dtype=torch.float64)
+    assert torch.allclose(z(other), (other - ref.mean(0)) / (ref.std(0) + 1e-6))

@@ -1,5 +1,7 @@
 """Distribution metrics against trusted libraries (POT, prdc, torchmetrics) and direct references."""
 
+import math
+
 import numpy as np
 import ot
 import pytest
@@ -7,7 +9,7 @@ import torch
 from prdc import compute_prdc
 from torchmetrics.image.fid import FrechetInceptionDistance
 
-from diffusion_lite import metrics
+from diffusion_lite import metrics, uncertainty
 from single_thread import one_thread  # noqa: F401  (autouse fixture)
 
 
@@ -206,3 +208,101 @@ def test_frechet_distance_with_the_digit_classifier_matches_torchmetrics():
     fid.update(fake, real=False)
     ours = metrics.feature_frechet_distance(net, real, fake)
     assert np.isclose(ours, float(fid.compute()), rtol=1e-4)
+
+
+# ----- permutation test and the bootstrap's own error ------------------------------------------
+
+def _mean_gap(x, y):
+    return float(((x.mean(0) - y.mean(0)) ** 2).sum())
+
+
+def test_permutation_test_exact_small_case_matches_scipy():
+    from scipy.stats import permutation_test as scipy_permutation_test
+
+    g = torch.Generator().manual_seed(0)
+    a = torch.randn(5, 2, generator=g, dtype=torch.float64)
+    b = torch.randn(6, 2, generator=g, dtype=torch.float64) + 0.7
+    ours = uncertainty.permutation_test(_mean_gap, a, b, n_permutations=1000)
+    ref = scipy_permutation_test((a.numpy(), b.numpy()),
+                                 lambda x, y, axis: ((x.mean(axis) - y.mean(axis)) ** 2).sum(-1),
+                                 permutation_type="independent", n_resamples=1000,
+                                 alternative="greater", vectorized=True, axis=0)
+    assert ours.exact and ours.n_permutations == 462  # C(11, 5) splits, all enumerated
+    assert ours.p_value == pytest.approx(ref.pvalue, abs=1e-12)
+    assert ours.statistic == pytest.approx(float(ref.statistic))
+
+
+def test_permutation_test_exact_by_hand():
+    # a = {0, 1}, b = {2, 3}: T = |mean gap|² is largest (4) for the observed split and its mirror.
+    a, b = torch.tensor([[0.0], [1.0]]), torch.tensor([[2.0], [3.0]])
+    res = uncertainty.permutation_test(_mean_gap, a, b)
+    assert res.exact and res.n_permutations == 6 and res.p_value == pytest.approx(2 / 6)
+
+
+def test_permutation_test_monte_carlo_agrees_with_scipy_and_holds_its_size():
+    from scipy.stats import permutation_test as scipy_permutation_test
+
+    g = torch.Generator().manual_seed(1)
+    a = torch.randn(40, 1, generator=g, dtype=torch.float64)
+    b = torch.randn(50, 1, generator=g, dtype=torch.float64) + 0.4
+    ours = uncertainty.permutation_test(_mean_gap, a, b, n_permutations=2000, generator=g)
+    ref = scipy_permutation_test((a[:, 0].numpy(), b[:, 0].numpy()),
+                                 lambda x, y, axis: (x.mean(axis) - y.mean(axis)) ** 2,
+                                 permutation_type="independent", n_resamples=20000,
+                                 alternative="greater", vectorized=True, random_state=3)
+    assert not ours.exact
+    # Monte-Carlo p-values: SD ≈ sqrt(p(1−p)/B) ≈ 0.005 here; allow 4 SD.
+    assert abs(ours.p_value - ref.pvalue) < 4 * math.sqrt(ref.pvalue * (1 - ref.pvalue) / 2000) + 1e-3
+    # Under H0 (one distribution) P(p ≤ 0.1) = 0.1 exactly with B = 49 (p = (1 + k)/50).
+    small = sum(uncertainty.permutation_test(
+        _mean_gap, torch.randn(8, 1, generator=g), torch.randn(9, 1, generator=g),
+        n_permutations=49, generator=g).p_value <= 0.1 + 1e-12 for _ in range(150))
+    assert 4 <= small <= 26  # Binomial(150, 0.1): mean 15, ±3 SD
+
+
+def test_permutation_test_rejects_bad_input():
+    with pytest.raises(ValueError, match="same space"):
+        uncertainty.permutation_test(_mean_gap, torch.zeros(3, 2), torch.zeros(3, 3))
+    with pytest.raises(ValueError, match="finite"):
+        uncertainty.permutation_test(lambda x, y: float("nan"), torch.zeros(3, 1), torch.ones(3, 1))
+
+
+def test_bootstrap_se_error_matches_simulation():
+    # SD of a sample SD from B normal draws, relative to σ: ≈ 1/sqrt(2(B−1)).
+    g = torch.Generator().manual_seed(2)
+    sds = torch.randn(4000, 200, generator=g, dtype=torch.float64).std(dim=1)
+    assert float(sds.std()) == pytest.approx(uncertainty.bootstrap_se_error(200), rel=0.06)
+    assert uncertainty.bootstrap_se_error(200) == pytest.approx(0.0501, abs=1e-4)
+
+
+def test_mean_interval_is_students_t():
+    from scipy import stats
+
+    v = [1.0, 2.0, 4.0, 3.5]
+    est = uncertainty.mean_interval(v)
+    lo, hi = stats.t.interval(0.95, len(v) - 1, loc=np.mean(v), scale=stats.sem(v))
+    assert (est.value, est.low, est.high) == pytest.approx((np.mean(v), lo, hi))
+    with pytest.raises(ValueError, match="at least 2"):
+        uncertainty.mean_interval([1.0])
+
+
+def test_stratified_indices_match_the_counts():
+    labels = torch.tensor([0, 1, 1, 2, 2, 2, 0, 1])
+    idx = uncertainty.stratified_indices(labels, torch.tensor([2, 1, 3]),
+                                         generator=torch.Generator().manual_seed(0))
+    assert torch.bincount(labels[idx], minlength=3).tolist() == [2, 1, 3]
+    assert len(set(idx.tolist())) == len(idx)
+    with pytest.raises(ValueError, match="class 1 has 3 items"):
+        uncertainty.stratified_indices(labels, torch.tensor([0, 4, 0]))
+
+
+def test_median_interval_covers_the_median_at_its_level():
+    # Coverage over many exponential samples (true median ln 2), against the nominal 95%.
+    g = torch.Generator().manual_seed(4)
+    hits = 0
+    for _ in range(400):
+        v = -torch.log(torch.rand(41, generator=g, dtype=torch.float64))
+        est = uncertainty.median_interval(v.numpy())
+        hits += est.low <= math.log(2) <= est.high
+        assert est.low <= est.value <= est.high
+    assert 0.93 <= hits / 400 <= 0.995

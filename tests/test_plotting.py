@@ -137,3 +137,29 @@ def test_every_sampler_has_its_own_colour():
     assert plotting.sampler_color("heun") == plotting.SAMPLER_COLORS["heun"]
     with pytest.raises(ValueError, match="choose one of"):
         plotting.sampler_color("heun2")
+
+
+def test_digit_grid_keeps_tiles_square_with_gaps():
+    import torch
+
+    imgs = torch.arange(5 * 64, dtype=torch.float32).reshape(5, 1, 8, 8)
+    canvas = plotting.digit_grid(imgs, nrow=3, gap=1)
+    assert canvas.shape == (2 * 9 - 1, 3 * 9 - 1)
+    assert np.array_equal(canvas[:8, 9:17], imgs[1, 0].numpy())  # tile 1: row 0, column 1
+    assert np.array_equal(canvas[9:17, 9:17], imgs[4, 0].numpy())  # tile 4: row 1, column 1
+    assert np.isnan(canvas[8]).all() and np.isnan(canvas[:, 8]).all()  # the gaps
+    assert np.isnan(canvas[9:, 18:]).all()  # the unused end of the last row
+    with pytest.raises(ValueError, match="one channel"):
+        plotting.digit_grid(torch.zeros(2, 3, 8, 8))
+
+
+def test_show_digits_draws_at_true_aspect():
+    import torch
+
+    fig, ax = plt.subplots()
+    art = plotting.show_digits(ax, torch.zeros(20, 1, 8, 8), nrow=10, title="t")
+    assert ax.get_aspect() == 1.0 and art.get_interpolation() == "nearest"
+    assert art.get_array().shape == (17, 89) and ax.get_title() == "t"
+    assert art.get_cmap().get_bad() is not None
+    np.testing.assert_allclose(art.get_cmap().get_bad()[:3],
+                               matplotlib.colors.to_rgb(plotting.GAP_COLOR))
