@@ -21,7 +21,7 @@ from collections.abc import Callable
 
 import torch
 
-from .core import ExerciseError, check_function, to_numpy
+from .core import ExerciseError, check_function, check_with_mistakes, to_numpy
 
 __all__ = ["check_psnr", "check_mmd2"]
 
@@ -84,13 +84,6 @@ def _diag_fix(x, y, h):
     return off(x) + off(y)
 
 
-def _run(candidate, reference, mistakes, cases, name, rtol=1e-6, atol=1e-9):
-    """check_function, naming the typical mistake (``mistakes(**case)``) an answer reproduces."""
-    check_function(candidate, reference, cases, name=name, rtol=rtol, atol=atol,
-                   mistakes=lambda **case: {f"it looks like you {why}.": wrong
-                                            for why, wrong in mistakes(**case).items()})
-
-
 def check_psnr(candidate: Callable) -> None:
     """Check ``candidate(x, ref, data_range) -> (B,)``: per-image PSNR in dB."""
     g = torch.Generator().manual_seed(8)
@@ -101,7 +94,8 @@ def check_psnr(candidate: Callable) -> None:
         noise = torch.randn(shape, generator=g, dtype=torch.float64) * r
         noise = noise * level.reshape(-1, *[1] * (len(shape) - 1))
         cases.append({"x": ref + noise, "ref": ref, "data_range": r})
-    _run(candidate, _reference_psnr, _psnr_mistakes, cases, "your psnr")
+    check_with_mistakes(candidate, _reference_psnr, cases, mistakes=_psnr_mistakes, name="your psnr",
+                        lead="it looks like you ", end=".", rtol=1e-6, atol=1e-9)
     print("One PSNR per image, in dB of R²/MSE: the convention scikit-image and the papers use.")
 
 
