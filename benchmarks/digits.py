@@ -1,7 +1,8 @@
 """Chapter 7 benchmark: the digit models, and a controlled guidance × NFE × sampler grid over seeds.
 
 Run from the repository root:  .venv/bin/python benchmarks/digits.py [--notebook] [--quick]
-Writes benchmarks/digits.md (for people) and benchmarks/digits.json (chapter 7 loads it). Models
+Writes benchmarks/digits.md (for people) and diffusion_lite/records/digits.json (chapter 7
+loads it, also where only the package is installed, e.g. Colab). Models
 come from the train-once cache (``pretrained``); the table reports the training CPU seconds that
 were recorded when the cache was filled (stored with the weights).
 
@@ -55,7 +56,7 @@ STEPS_GRID = [10, 20, 40]  # NFE 19, 39, 79
 CHURN = {"s_churn": 10.0, "s_tmin": 0.05, "s_tmax": 50.0, "s_noise": 1.003}
 MODES = {"deterministic": {}, "stochastic": CHURN}
 NULL = 10
-JSON = REPO / "benchmarks" / "digits.json"
+JSON = REPO / "diffusion_lite" / "records" / "digits.json"  # shipped with the package
 
 
 def cpu_seconds() -> float:

@@ -267,8 +267,7 @@ def show_digits(ax, images: Any, nrow: int = 10, title: str | None = None, gap: 
     so the digits keep their true shape in the notebook and on the website. Returns the AxesImage.
     """
     canvas = digit_grid(images, nrow=nrow, gap=gap)
-    cmap = plt.get_cmap("gray_r").copy()
-    cmap.set_bad(GAP_COLOR)
+    cmap = plt.get_cmap("gray_r").with_extremes(bad=GAP_COLOR)
     art = ax.imshow(np.clip(canvas, vmin, vmax), cmap=cmap, vmin=vmin, vmax=vmax, aspect="equal",
                     interpolation="nearest")
     ax.set_xticks([]), ax.set_yticks([])
