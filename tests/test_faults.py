@@ -22,12 +22,13 @@ HELPER = pathlib.Path(__file__).with_name("fault_helper.py")
 
 
 def test_kill_at_random_instants_then_resume_is_bitwise_exact(tmp_path):
-    out = subprocess.run([sys.executable, str(HELPER), "kills", str(tmp_path), "24"],
+    out = subprocess.run([sys.executable, str(HELPER), "kills", str(tmp_path), "20"],
                          capture_output=True, text=True, timeout=900)
     assert out.returncode == 0, out.stderr[-3000:]
     result = json.loads(out.stdout.splitlines()[-1])
     assert result["differ"] == [], result["differ"][:10]
-    assert result["landed"] >= 20, f"only {result['landed']} of {result['kills']} kills landed"
+    assert result["landed"] >= 20, (f"only {result['landed']} of {result['kills']} kills in "
+                                       f"{result['runs']} runs landed")
 
 
 def test_a_kill_inside_the_write_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
