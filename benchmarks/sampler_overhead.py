@@ -265,16 +265,16 @@ def write_table(rows, net_us, seconds) -> None:
               f"every sampler — {verdict}. Loops alone (our update vs diffusers' "
               f"`scale_model_input` + `step`): worst ratio {worst_alone:.2f}.", "",
               "Where the time goes: the wrapper validates in its constructor and computes each σ's "
-              "preconditioning once (Python floats, kept between calls); the samplers validate the "
-              "ladder once, pass σ as a float, check each output's shape with a tuple comparison "
-              "and look for NaN once at the end (a failed run is replayed to name the step). What "
-              "is left per NFE is two elementwise operations in the wrapper (c_in·x, and "
-              "c_skip·x + c_out·F) and one or two in the update; right after the network has run, "
-              "each costs several times its warm cost (the loops-alone column), which is why the "
-              "first-order samplers with little work on diffusers' side stay above the goal. The "
-              "predictor–corrector's Langevin step needs batch norms and a step size per "
-              "corrector step; they stay tensors (no device synchronisation per step), which "
-              "costs about ten small operations there.",
+              "preconditioning once (Python floats, and c_in as a 0-d tensor so that c_in·x wraps "
+              "no Python number; kept between calls); the samplers validate the ladder once, pass "
+              "σ as a float, check each output's shape with a tuple comparison and look for NaN "
+              "once at the end (a failed run is replayed to name the step). The wrapper hands the "
+              "sampler D = c_skip·x + c_out·F as its parts (`Denoiser.affine`) and each update, "
+              "linear in x, D and the noise, is evaluated in as few elementwise operations as its "
+              "distinct tensors allow (`lincomb.mix`): an Euler or DDIM step with an ε-network is "
+              "c_in·x and one `add`. The predictor–corrector's Langevin step needs two per-sample "
+              "norms summed over the batch and a step size per corrector step; they stay 0-d "
+              "tensors (no device synchronisation per step), so it remains the costliest loop.",
               "", f"Wall time of the benchmark: {seconds:.0f} s.", ""]
     OUT.write_text("\n".join(lines))
     print("\n".join(lines))

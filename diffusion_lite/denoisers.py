@@ -24,7 +24,8 @@ Two names, two meanings: :data:`DenoiserFn` is the *type* of the contract (any c
 
 Speed: validation happens once, in the constructor. Called with a Python float σ (what the
 samplers pass to wrappers that say ``accepts_float_sigma``), the four coefficients are Python
-floats and a call costs the network plus two or three elementwise operations; called with a
+floats and a call costs the network plus two or three elementwise operations (a sampler asks for
+:meth:`Denoiser.affine`, D as its parts, and folds them into its update); called with a
 ``(B,)`` tensor σ (training), the coefficients are tensors. Neither path re-validates σ.
 
 Notation (code → symbol): ``x`` x_σ = x₀ + σε · ``sigma`` σ · ``sigma_data`` σ_d · ``F`` the
@@ -39,6 +40,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from .lincomb import Affine
 from .utils import append_dims, as_sigma
 
 __all__ = ["PREDICTIONS", "DenoiserFn", "coefficients", "coefficients_at", "to_x0", "from_x0",
@@ -175,18 +177,24 @@ class Denoiser(nn.Module):
 
     def _at_float(self, x: torch.Tensor, sigma: float, labels: torch.Tensor | None) -> torch.Tensor:
         """The fast path: one σ for the whole batch, coefficients as Python floats."""
-        key = (sigma, x.shape[0], x.dtype, x.device)
-        pre = self._levels.get(key)
+        return self.affine(x, sigma, labels).value()
+
+    def affine(self, x: torch.Tensor, sigma: float, labels: torch.Tensor | None = None) -> Affine:
+        """D(x, σ) for one float σ, as its parts: :class:`~diffusion_lite.lincomb.Affine`
+        (c_skip, x, c_out, F) with D = c_skip x + c_out F and F = F_θ(c_in x, c_noise).
+
+        Samplers fold c_skip and c_out into their own update (:func:`~diffusion_lite.lincomb.combine`),
+        which saves the elementwise operations of forming D; ``.value()`` gives D itself.
+        """
+        pre = self._levels.get((sigma, x.shape[0], x.dtype, x.device))
         if pre is None:
-            pre = self._precondition(sigma, x, key)
+            pre = self._precondition(sigma, x, (sigma, x.shape[0], x.dtype, x.device))
         c_skip, c_out, c_in, c_noise = pre
-        F = self.net(x * c_in, c_noise, labels)                       # (B, ...) like x
-        if c_skip == 0.0:
-            return F * c_out if c_out != 1.0 else F
-        return torch.add(x * c_skip if c_skip != 1.0 else x, F, alpha=c_out)  # c_skip x + c_out F
+        return Affine(c_skip, x, c_out, self.net(x * c_in, c_noise, labels))  # F: (B, ...) like x
 
     def _precondition(self, sigma: float, x: torch.Tensor, key: tuple) -> tuple:
-        """(c_skip, c_out, c_in, c_noise as a (B,) tensor) for one σ, computed once and kept: a
+        """(c_skip, c_out, c_in as a 0-d tensor, c_noise as a (B,) tensor) for one σ, computed once
+        and kept (a multiplication by a 0-d tensor skips wrapping a Python number each call): a
         sampler asks for the same few levels again and again (the network must not modify
         c_noise in place)."""
         if not sigma >= 0 or math.isinf(sigma):  # checked once per σ, as a float
@@ -195,6 +203,7 @@ class Denoiser(nn.Module):
         if len(self._levels) >= 4096:  # bounded: a long run of fresh σ's must not grow it forever
             self._levels.clear()
         c_noise = torch.full((x.shape[0],), c_noise, dtype=x.dtype, device=x.device)  # (B,)
+        c_in = torch.tensor(c_in, dtype=x.dtype, device=x.device)  # 0-d: x * c_in wraps no scalar
         self._levels[key] = pre = (c_skip, c_out, c_in, c_noise)
         return pre
 

@@ -3,8 +3,8 @@
 The samplers of :mod:`~diffusion_lite.samplers` validate ``x``, the σ ladder and the generator at
 entry (:func:`check_ladder`, :func:`start`) and then run bare: :class:`Counted` calls the
 denoiser (σ as a Python float for wrappers that set ``accepts_float_sigma``, else a ``(B,)``
-tensor made once per σ), compares each output's shape with a tuple comparison and counts
-evaluations. Nothing waits on the device inside the loop: :meth:`Counted.finish` looks for NaN once,
+tensor made once per σ; the package's own wrapper hands over D as its parts, :meth:`Counted.parts`),
+compares each output's shape with a tuple comparison and counts evaluations. Nothing waits on the device inside the loop: :meth:`Counted.finish` looks for NaN once,
 at the end, and :func:`traced` replays a failed run with the same random state and a check after
 every evaluation, to say where the NaN appeared.
 
@@ -20,7 +20,10 @@ from collections.abc import Callable
 
 import torch
 
-from .denoisers import DenoiserFn
+from torch.nn.modules import module as _module
+
+from .denoisers import Denoiser, DenoiserFn
+from .lincomb import Affine
 from .utils import check_generator
 
 __all__ = ["check_ladder", "Counted", "traced", "start"]
@@ -75,8 +78,11 @@ class Counted:
         self.float_sigma = bool(getattr(denoiser, "accepts_float_sigma", False))
         self.like = x.new_empty(())                 # device and dtype of the (B,) σ tensors
         self.levels: dict[float, torch.Tensor] = {}  # σ → (B,) tensor, made once per σ
+        self.split = _splits(denoiser)                # D handed over as its parts (see parts)
+        self.last_input = x                           # the last state the denoiser saw
 
     def __call__(self, x: torch.Tensor, sigma: float) -> torch.Tensor:
+        self.last_input = x
         if self.float_sigma:
             x0_hat = self.denoiser(x, sigma)
         else:
@@ -94,6 +100,23 @@ class Counted:
             self._check(x, x0_hat, sigma)
         return x0_hat
 
+    def parts(self, x: torch.Tensor, sigma: float) -> Affine:
+        """D(x, σ) as :class:`~diffusion_lite.lincomb.Affine` parts, for the sampler to fold into
+        its update with :func:`~diffusion_lite.lincomb.combine`: (c_skip, x, c_out, F) from the
+        package's :class:`~diffusion_lite.denoisers.Denoiser`, (0, x, 1, D) from any other."""
+        if not self.split:
+            return Affine(0.0, x, 1.0, self(x, sigma))
+        d = self.denoiser.affine(x, sigma)
+        self.nfe += 1
+        self.last_input = x
+        if not isinstance(d.F, torch.Tensor) or d.F.shape != self.shape:
+            got = tuple(d.F.shape) if isinstance(d.F, torch.Tensor) else type(d.F).__name__
+            raise ValueError(f"the network inside the Denoiser must return F with the shape of x "
+                             f"{tuple(self.shape)}, got {got} at NFE {self.nfe} (σ = {sigma:.4g})")
+        if self.trace:
+            self._check(x, d.value(), sigma)
+        return d
+
     def _check(self, x: torch.Tensor, x0_hat: torch.Tensor, sigma: float) -> None:
         where = f"at NFE {self.nfe} (σ = {sigma:.4g})"
         if not bool(torch.isfinite(x).all()):
@@ -105,10 +128,21 @@ class Counted:
                              "that it is finite at that σ, sample in float64, or use more steps")
 
     def finish(self, x: torch.Tensor) -> torch.Tensor:
-        """Return ``x`` if it is finite (the one synchronisation of a run); else raise NotFinite."""
-        if not bool(torch.isfinite(x).all()):
+        """Return ``x`` if it and the last state the denoiser saw are finite (the one
+        synchronisation of a run); else raise NotFinite. (The last step to σ = 0 gives the state
+        weight 0, so an overflowed state would not show in ``x`` alone.)"""
+        if not bool(torch.isfinite(x).all() & torch.isfinite(self.last_input).all()):
             raise NotFinite
         return x
+
+
+def _splits(denoiser) -> bool:
+    """True for the package's wrapper, unmodified (its own ``forward``, no hooks): its
+    :meth:`~diffusion_lite.denoisers.Denoiser.affine` is then exactly what a call would compute."""
+    return (isinstance(denoiser, Denoiser) and type(denoiser).forward is Denoiser.forward
+            and type(denoiser).affine is Denoiser.affine
+            and not (denoiser._forward_hooks or denoiser._forward_pre_hooks
+                     or _module._global_forward_hooks or _module._global_forward_pre_hooks))
 
 
 def traced(sampler: Callable[..., torch.Tensor]) -> Callable[..., torch.Tensor]:

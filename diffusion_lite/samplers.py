@@ -42,6 +42,7 @@ from collections.abc import Callable
 import torch
 
 from .denoisers import DenoiserFn
+from .lincomb import Affine, mix
 from .sampler_checks import Counted, check_ladder, start, traced
 from .utils import check_int
 
@@ -63,8 +64,10 @@ def _randn(x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
 
 
 def _report(callback: Callback, i: int, sigmas: torch.Tensor, x: torch.Tensor,
-            x0_hat: torch.Tensor, counted: Counted) -> None:
+            x0_hat: torch.Tensor | Affine, counted: Counted) -> None:
     if callback is not None:
+        if isinstance(x0_hat, Affine):  # formed only when someone looks at it
+            x0_hat = x0_hat.value()
         callback({"i": i, "sigma": sigmas[i], "sigma_next": sigmas[i + 1], "x": x,
                   "x0_hat": x0_hat, "nfe": counted.nfe})
 
@@ -80,9 +83,11 @@ def _ancestral_split(sigma: float, sigma_next: float, eta: float) -> tuple[float
 
 
 # ----------------------------------------------------------------------------- the samplers
-# The updates are written as the algorithm boxes write them, with one liberty for speed: an
-# update of the form a + w·(b − a) is one ``torch.lerp(a, b, w)`` (w a Python float), so a step
-# costs one or two elementwise operations on the batch instead of four or five.
+# The updates are written as the algorithm boxes write them, with one liberty for speed: each is
+# a linear combination Σ w_k t_k of the step's tensors (x, the denoiser's output D, noise z) with
+# Python-float weights; ``mix(w_x, x, w_D, D)`` evaluates w_x x + w_D D in one elementwise
+# operation (usually), and D comes as its parts c_skip·x + c_out·F (``den.parts``), so forming it
+# costs nothing extra. Noise is one more ``torch.add``.
 
 @traced
 @torch.no_grad()
@@ -95,9 +100,9 @@ def sample_ddpm(denoiser: DenoiserFn, x: torch.Tensor, sigmas: torch.Tensor, *,
     """
     sigmas, den = start(denoiser, x, sigmas, generator)
     for i, (sigma, sigma_next) in _rungs(sigmas):
-        x0_hat = den(x, sigma)                                       # 1. predict x0 (eq. 15)
+        x0_hat = den.parts(x, sigma)                                 # 1. predict x0 (eq. 15)
         ratio2 = (sigma_next / sigma) ** 2
-        x = torch.lerp(x0_hat, x, ratio2)                            # 2. posterior mean (eq. 7)
+        x = mix(ratio2, x, 1 - ratio2, x0_hat)                       # 2. posterior mean (eq. 7)
         if sigma_next > 0:                                           # 3. posterior noise
             x = torch.add(x, _randn(x, generator), alpha=sigma_next * math.sqrt(1 - ratio2))
         _report(callback, i, sigmas, x, x0_hat, den)
@@ -118,10 +123,10 @@ def sample_ddim(denoiser: DenoiserFn, x: torch.Tensor, sigmas: torch.Tensor, *,
         raise ValueError(f"eta must lie in [0, 1] (0 = deterministic DDIM, 1 = DDPM), got {eta}")
     sigmas, den = start(denoiser, x, sigmas, generator)
     for i, (sigma, sigma_next) in _rungs(sigmas):
-        x0_hat = den(x, sigma)                                       # predicted x0
+        x0_hat = den.parts(x, sigma)                                 # predicted x0
         sigma_down, sigma_up = _ancestral_split(sigma, sigma_next, eta)
         # x0_hat + σ_down ε_hat with ε_hat = (x − x0_hat)/σ: the direction pointing to x_t
-        x = torch.lerp(x0_hat, x, sigma_down / sigma)
+        x = mix(sigma_down / sigma, x, 1 - sigma_down / sigma, x0_hat)
         if eta > 0 and sigma_next > 0:
             x = torch.add(x, _randn(x, generator), alpha=sigma_up)   # random noise
         _report(callback, i, sigmas, x, x0_hat, den)
@@ -144,16 +149,17 @@ def _karras(denoiser: DenoiserFn, x: torch.Tensor, sigmas: torch.Tensor, generat
             x = torch.add(x, _randn(x, generator), alpha=math.sqrt(sigma_hat**2 - sigma**2) * s_noise)
         # Euler step from σ_hat to σ_{i+1}: x' = x + (σ_{i+1} − σ_hat) d, d = (x − D)/σ_hat,
         # which is D + (σ_{i+1}/σ_hat)(x − D).
-        x0_hat = den(x, sigma_hat)
-        x_next = torch.lerp(x0_hat, x, sigma_next / sigma_hat)
+        x0_hat = den.parts(x, sigma_hat)
+        ratio = sigma_next / sigma_hat
+        x_next = mix(ratio, x, 1 - ratio, x0_hat)
         # Apply 2nd order correction (trapezoid), unless we stepped to σ = 0:
         # x + h (d + d')/2 = (x + x')/2 + (h/2) d' with h = σ_{i+1} − σ_hat (as x' = x + h d)
         # and d' = (x' − D')/σ_{i+1}, D' = D(x', σ_{i+1}). That is ½x + (½ + c) x' − c D' with
-        # c = h/(2σ_{i+1}): two lerps, lerp(D', lerp(x, x', w_mix), w) with w = 1 + c.
+        # c = h/(2σ_{i+1}).
         if heun and sigma_next > 0:
             c = (sigma_next - sigma_hat) / (2 * sigma_next)
-            mix = torch.lerp(x, x_next, (0.5 + c) / (1 + c))         # ((½)x + (½ + c)x')/(1 + c)
-            x_next = torch.lerp(den(x_next, sigma_next), mix, 1 + c)
+            x0_next = den.parts(x_next, sigma_next)                  # D' = D(x', σ_{i+1})
+            x_next = mix(0.5 + c, x_next, -c, x0_next, also=(0.5, x))
         x = x_next
         _report(callback, i, sigmas, x, x0_hat, den)
     return den.finish(x)
@@ -254,35 +260,43 @@ def sample_pc(denoiser: DenoiserFn, x: torch.Tensor, sigmas: torch.Tensor, *,
         raise ValueError(f"snr must be > 0 (Song et al. use snr=0.16), got {snr!r}")
     sigmas, den = start(denoiser, x, sigmas, generator)
     for i, (sigma, sigma_next) in _rungs(sigmas):
-        # Predictor: one reverse-diffusion step σ_i → σ_{i+1}; x + (σ² − σ'²) s = lerp(x, D, ·).
-        x0_hat = den(x, sigma)
+        # Predictor: one reverse-diffusion step σ_i → σ_{i+1}; x + (σ² − σ'²) s, s = (D − x)/σ².
+        x0_hat = den.parts(x, sigma)
         var = sigma**2 - sigma_next**2
-        x = torch.lerp(x, x0_hat, var / sigma**2)
+        x = mix(1 - var / sigma**2, x, var / sigma**2, x0_hat)
         if sigma_next > 0:
             x = torch.add(x, _randn(x, generator), alpha=math.sqrt(var))
             # Corrector: Langevin steps at σ_{i+1}, step size set by the target snr r.
             for _ in range(n_corrector):
-                x = _langevin(den(x, sigma_next), x, sigma_next, snr, _randn(x, generator))
+                x = _langevin(den.parts(x, sigma_next), x, sigma_next, snr, _randn(x, generator))
         _report(callback, i, sigmas, x, x0_hat, den)
     return den.finish(x)
 
 
 def _norm(t: torch.Tensor) -> torch.Tensor:
-    """Per-sample norm averaged over the batch, as in Song et al.'s code: a per-sample step size
-    explodes for samples where the score is nearly zero."""
-    return t.flatten(1).norm(dim=1).mean()                           # scalar
+    """Per-sample norm summed over the batch (Song et al.'s code averages it; the step size needs
+    only the ratio of two such sums over the same batch, so the sum serves and costs less): a
+    per-sample step size would explode for samples where the score is nearly zero."""
+    return torch.linalg.vector_norm(t, dim=tuple(range(1, t.ndim))).sum()  # scalar
 
 
-def _langevin(x0_hat: torch.Tensor, x: torch.Tensor, sigma: float, snr: float,
+def _langevin(x0_hat: Affine, x: torch.Tensor, sigma: float, snr: float,
               z: torch.Tensor) -> torch.Tensor:
     """One corrector step of Algorithm 5 (α = 1): x + δ s + √(2δ) z, δ = 2 (r ‖z‖/‖s‖)².
 
-    With s = (x0_hat − x)/σ² and q = ‖z‖/‖x0_hat − x‖ (0-d tensors: no device synchronisation),
-    δ = 2 r² σ⁴ q², so x + δ s = lerp(x, x0_hat, 2 r² σ² q²) and √(2δ) = 2 r σ² q.
+    With g = D − x = σ² s and q = ‖z‖/‖g‖ (a 0-d tensor: no device synchronisation),
+    δ = 2 r² σ⁴ q² and √(2δ) = 2 r σ² q, so the step is x + 2 r σ² q (z + r q g): two addcmuls.
+    g = (c_skip − 1) x + c_out F; when c_skip = 1 (an ε-network) g is c_out F and is never formed:
+    the norms and weights take F and the factor c_out instead.
     """
-    q = _norm(z) / _norm(x0_hat - x)                                 # ‖z‖/‖σ² s‖
-    x = torch.lerp(x, x0_hat, q.square() * (2 * snr**2 * sigma**2))  # x + δ s
-    return torch.addcmul(x, q * (2 * snr * sigma**2), z)             # + √(2δ) z
+    if x0_hat.c_skip == 1.0 and x0_hat.c_out != 0.0:
+        t, scale = x0_hat.F, x0_hat.c_out                            # g = c_out · F
+    else:
+        t, scale = mix(-1.0, x, 1.0, x0_hat), 1.0                    # g = D − x
+    q = _norm(z) / _norm(t)                                          # ‖z‖/‖t‖ = |scale| ‖z‖/‖g‖
+    sign = 1.0 if scale > 0 else -1.0
+    inner = torch.addcmul(z, t, q, value=snr * sign)                 # z + r q g
+    return torch.addcmul(x, inner, q, value=2 * snr * sigma**2 / abs(scale))
 
 
 # ----------------------------------------------------------------------------- dispatch

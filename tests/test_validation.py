@@ -141,15 +141,34 @@ def test_float_sigma_fast_path_equals_the_tensor_path(prediction):
         D(x, -1.0)
 
 
+@pytest.mark.parametrize("prediction", denoisers.PREDICTIONS)
 @pytest.mark.parametrize("name", sorted(samplers.SAMPLERS))
-def test_samplers_give_the_same_result_through_the_fast_path(name):
-    D = denoisers.Denoiser(net(), "eps", sigma_data=1.0).double()
+def test_samplers_give_the_same_result_through_the_fast_path(name, prediction):
+    """The wrapper hands D over as its parts (c_skip, x, c_out, F), folded into each update;
+    a plain callable gets D itself. Same numbers, for every parametrisation."""
+    D = denoisers.Denoiser(net(), prediction, sigma_data=1.0).double()
     plain = lambda x, s: D(x, s)  # noqa: E731  (no accepts_float_sigma: gets (B,) tensors)
     sigmas = torch.tensor([20.0, 5.0, 1.0, 0.3, 0.0], dtype=torch.float64)
     x = 20 * torch.randn(8, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     a = samplers.sample(name, D, x, sigmas, generator=torch.Generator().manual_seed(1))
     b = samplers.sample(name, plain, x, sigmas, generator=torch.Generator().manual_seed(1))
     torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+
+
+def test_hooks_on_the_wrapper_still_fire_and_a_bad_network_shape_is_named():
+    D = denoisers.Denoiser(net(), "edm")
+    calls = []
+    D.register_forward_hook(lambda module, args, out: calls.append(out.shape))
+    samplers.sample_heun(D, torch.randn(3, 2), torch.tensor([2.0, 1.0, 0.5, 0.0]))
+    assert len(calls) == samplers.nfe_of("heun", 3)  # hooked: called, not split into parts
+
+    class Narrow(torch.nn.Module):
+        def forward(self, x, c_noise, labels=None):
+            return x[:, :1]
+
+    with pytest.raises(ValueError, match=r"network inside the Denoiser must return F .*\(4, 1\)"):
+        samplers.sample_euler(denoisers.Denoiser(Narrow()), torch.randn(4, 2),
+                              torch.tensor([2.0, 1.0, 0.0]))
 
 
 def test_the_output_shape_is_checked_on_every_call():
