@@ -183,14 +183,19 @@ class Denoiser(nn.Module):
         """D(x, σ) for one float σ, as its parts: :class:`~diffusion_lite.lincomb.Affine`
         (c_skip, x, c_out, F) with D = c_skip x + c_out F and F = F_θ(c_in x, c_noise).
 
-        Samplers fold c_skip and c_out into their own update (:func:`~diffusion_lite.lincomb.combine`),
+        Samplers fold c_skip and c_out into their own update (:func:`~diffusion_lite.lincomb.mix`),
         which saves the elementwise operations of forming D; ``.value()`` gives D itself.
         """
-        pre = self._levels.get((sigma, x.shape[0], x.dtype, x.device))
-        if pre is None:
-            pre = self._precondition(sigma, x, (sigma, x.shape[0], x.dtype, x.device))
-        c_skip, c_out, c_in, c_noise = pre
+        c_skip, c_out, c_in, c_noise = self.precondition(sigma, x)
         return Affine(c_skip, x, c_out, self.net(x * c_in, c_noise, labels))  # F: (B, ...) like x
+
+    def precondition(self, sigma: float, x: torch.Tensor) -> tuple:
+        """(c_skip, c_out, c_in, c_noise) at one float σ for a batch like ``x``: c_skip and c_out
+        Python floats, c_in a 0-d tensor, c_noise a (B,) tensor on x's device; computed once per
+        (σ, batch size, dtype, device) and kept (the network must not modify c_noise in place)."""
+        key = (sigma, x.shape[0], x.dtype, x.device)
+        pre = self._levels.get(key)
+        return self._precondition(sigma, x, key) if pre is None else pre
 
     def _precondition(self, sigma: float, x: torch.Tensor, key: tuple) -> tuple:
         """(c_skip, c_out, c_in as a 0-d tensor, c_noise as a (B,) tensor) for one σ, computed once

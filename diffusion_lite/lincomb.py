@@ -60,13 +60,17 @@ def lin3(wa: float, a: torch.Tensor, wb: float, b: torch.Tensor, wc: float,
          c: torch.Tensor) -> torch.Tensor:
     """wa·a + wb·b + wc·c for three different tensors: two elementwise operations when two
     weights sum to 1 (a lerp, then an add) or a weight is 0 or 1, else three."""
-    for (w1, t1), (w2, t2), (w3, t3) in (((wa, a), (wb, b), (wc, c)), ((wa, a), (wc, c), (wb, b)),
-                                         ((wb, b), (wc, c), (wa, a))):
-        if w3 == 0.0:
-            return lin2(w1, t1, w2, t2)
-        if abs(w1 + w2 - 1.0) <= _TOL or abs(w3 - 1.0) <= _TOL:
-            return torch.add(lin2(w1, t1, w2, t2), t3, alpha=w3)
-    return torch.add(lin2(wa, a, wb, b), c, alpha=wc)
+    if wc == 0.0:
+        return lin2(wa, a, wb, b)
+    if wa == 0.0:
+        return lin2(wb, b, wc, c)
+    if wb == 0.0:
+        return lin2(wa, a, wc, c)
+    if abs(wa + wb - 1.0) <= _TOL or abs(wc - 1.0) <= _TOL:   # one op for (a, b), one to add c
+        return torch.add(lin2(wa, a, wb, b), c, alpha=wc)
+    if abs(wa + wc - 1.0) <= _TOL or abs(wb - 1.0) <= _TOL:
+        return torch.add(lin2(wa, a, wc, c), b, alpha=wb)
+    return torch.add(lin2(wb, b, wc, c), a, alpha=wa)
 
 
 def mix(wx: float, x: torch.Tensor, wd: float, D: torch.Tensor | Affine,

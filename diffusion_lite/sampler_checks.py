@@ -79,6 +79,8 @@ class Counted:
         self.like = x.new_empty(())                 # device and dtype of the (B,) σ tensors
         self.levels: dict[float, torch.Tensor] = {}  # σ → (B,) tensor, made once per σ
         self.split = _splits(denoiser)                # D handed over as its parts (see parts)
+        if self.split:
+            self.net, self.pre = denoiser.net, {}     # σ → the wrapper's coefficients
         self.last_input = x                           # the last state the denoiser saw
 
     def __call__(self, x: torch.Tensor, sigma: float) -> torch.Tensor:
@@ -102,17 +104,22 @@ class Counted:
 
     def parts(self, x: torch.Tensor, sigma: float) -> Affine:
         """D(x, σ) as :class:`~diffusion_lite.lincomb.Affine` parts, for the sampler to fold into
-        its update with :func:`~diffusion_lite.lincomb.combine`: (c_skip, x, c_out, F) from the
+        its update with :func:`~diffusion_lite.lincomb.mix`: (c_skip, x, c_out, F) from the
         package's :class:`~diffusion_lite.denoisers.Denoiser`, (0, x, 1, D) from any other."""
         if not self.split:
             return Affine(0.0, x, 1.0, self(x, sigma))
-        d = self.denoiser.affine(x, sigma)
+        pre = self.pre.get(sigma)  # this run's levels: batch, dtype and device are fixed
+        if pre is None:
+            pre = self.pre[sigma] = self.denoiser.precondition(sigma, x)
+        c_skip, c_out, c_in, c_noise = pre
+        F = self.net(x * c_in, c_noise, None)  # what Denoiser.affine computes, minus its lookups
         self.nfe += 1
         self.last_input = x
-        if not isinstance(d.F, torch.Tensor) or d.F.shape != self.shape:
-            got = tuple(d.F.shape) if isinstance(d.F, torch.Tensor) else type(d.F).__name__
+        if not isinstance(F, torch.Tensor) or F.shape != self.shape:
+            got = tuple(F.shape) if isinstance(F, torch.Tensor) else type(F).__name__
             raise ValueError(f"the network inside the Denoiser must return F with the shape of x "
                              f"{tuple(self.shape)}, got {got} at NFE {self.nfe} (σ = {sigma:.4g})")
+        d = Affine(c_skip, x, c_out, F)
         if self.trace:
             self._check(x, d.value(), sigma)
         return d

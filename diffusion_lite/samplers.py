@@ -65,11 +65,11 @@ def _randn(x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
 
 def _report(callback: Callback, i: int, sigmas: torch.Tensor, x: torch.Tensor,
             x0_hat: torch.Tensor | Affine, counted: Counted) -> None:
-    if callback is not None:
-        if isinstance(x0_hat, Affine):  # formed only when someone looks at it
-            x0_hat = x0_hat.value()
-        callback({"i": i, "sigma": sigmas[i], "sigma_next": sigmas[i + 1], "x": x,
-                  "x0_hat": x0_hat, "nfe": counted.nfe})
+    """Call ``callback`` (the caller tests it for None: a step without one pays nothing)."""
+    if isinstance(x0_hat, Affine):  # formed only when someone looks at it
+        x0_hat = x0_hat.value()
+    callback({"i": i, "sigma": sigmas[i], "sigma_next": sigmas[i + 1], "x": x,
+              "x0_hat": x0_hat, "nfe": counted.nfe})
 
 
 def _ancestral_split(sigma: float, sigma_next: float, eta: float) -> tuple[float, float]:
@@ -105,7 +105,8 @@ def sample_ddpm(denoiser: DenoiserFn, x: torch.Tensor, sigmas: torch.Tensor, *,
         x = mix(ratio2, x, 1 - ratio2, x0_hat)                       # 2. posterior mean (eq. 7)
         if sigma_next > 0:                                           # 3. posterior noise
             x = torch.add(x, _randn(x, generator), alpha=sigma_next * math.sqrt(1 - ratio2))
-        _report(callback, i, sigmas, x, x0_hat, den)
+        if callback is not None:
+            _report(callback, i, sigmas, x, x0_hat, den)
     return den.finish(x)
 
 
@@ -129,7 +130,8 @@ def sample_ddim(denoiser: DenoiserFn, x: torch.Tensor, sigmas: torch.Tensor, *,
         x = mix(sigma_down / sigma, x, 1 - sigma_down / sigma, x0_hat)
         if eta > 0 and sigma_next > 0:
             x = torch.add(x, _randn(x, generator), alpha=sigma_up)   # random noise
-        _report(callback, i, sigmas, x, x0_hat, den)
+        if callback is not None:
+            _report(callback, i, sigmas, x, x0_hat, den)
     return den.finish(x)
 
 
@@ -161,7 +163,8 @@ def _karras(denoiser: DenoiserFn, x: torch.Tensor, sigmas: torch.Tensor, generat
             x0_next = den.parts(x_next, sigma_next)                  # D' = D(x', σ_{i+1})
             x_next = mix(0.5 + c, x_next, -c, x0_next, also=(0.5, x))
         x = x_next
-        _report(callback, i, sigmas, x, x0_hat, den)
+        if callback is not None:
+            _report(callback, i, sigmas, x, x0_hat, den)
     return den.finish(x)
 
 
@@ -236,7 +239,8 @@ def sample_dpmpp_2m(denoiser: DenoiserFn, x: torch.Tensor, sigmas: torch.Tensor,
             x_next = torch.lerp(x0_extrap, x, sigma_next / sigma)
             h_prev = h
         x0_prev, x = x0_hat, x_next
-        _report(callback, i, sigmas, x, x0_hat, den)
+        if callback is not None:
+            _report(callback, i, sigmas, x, x0_hat, den)
     return den.finish(x)
 
 
@@ -269,7 +273,8 @@ def sample_pc(denoiser: DenoiserFn, x: torch.Tensor, sigmas: torch.Tensor, *,
             # Corrector: Langevin steps at σ_{i+1}, step size set by the target snr r.
             for _ in range(n_corrector):
                 x = _langevin(den.parts(x, sigma_next), x, sigma_next, snr, _randn(x, generator))
-        _report(callback, i, sigmas, x, x0_hat, den)
+        if callback is not None:
+            _report(callback, i, sigmas, x, x0_hat, den)
     return den.finish(x)
 
 
