@@ -73,7 +73,7 @@ class Entry:
 def _default_train() -> TrainConfig:
     return TrainConfig(steps=3000, batch_size=128, lr=2e-3, lr_warmup=100, ema_decay=0.999,
                        prediction="edm", sigma_data=0.5, p_mean=-1.2, p_std=1.2,
-                       label_dropout=0.1, null_label=10, seed=0, progress=False)
+                       label_dropout=0.25, null_label=10, seed=0, progress=False)
 
 
 @dataclass(frozen=True)
@@ -82,9 +82,14 @@ class DigitsUNetConfig:
 
     ``train.label_dropout`` is p_uncond, the probability that a label becomes the null class
     ``train.null_label`` = K ({cite}`ho2022cfg`); ``train.prediction="edm"`` is EDM's
-    preconditioning with log σ ~ N(p_mean, p_std²) ({cite}`karras2022`). With p_uncond = 0.1
-    the unconditional branch sees a tenth of the data; ``benchmarks/digits.md`` measures what
-    p_uncond = 0.25 would buy (at the same cost) and why it is not the default yet.
+    preconditioning with log σ ~ N(p_mean, p_std²) ({cite}`karras2022`). p_uncond = 0.25 (it
+    was 0.1): the unconditional branch ∅ sees a quarter of the data instead of a tenth. In
+    ``benchmarks/digits.py``'s one-field study that change alone took the mean held-out Fréchet
+    distance at w = 0 from 12.9 [5.9, 19.8] to 6.7 [2.9, 10.5] (deterministic Heun, N = 20; 95%
+    intervals over 4 sampling seeds: a consistent direction, not a proven factor) at the same
+    training cost, while the guided cells stayed within 2× the floor; 25% more steps did less,
+    another EMA decay nothing. The recipes built on this one (``cascade``, ``latent``,
+    ``nets.transformer``) pin 0.1 themselves, so their cache keys did not change.
     """
 
     unet: UNetConfig = UNetConfig()

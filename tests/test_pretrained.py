@@ -218,3 +218,16 @@ def test_concurrent_first_calls_train_once(cache, monkeypatch):
     assert len(results) == 2 and len(calls) == 1, f"trained {len(calls)} times"
     for (k, va), (_, vb) in zip(results[0].state_dict().items(), results[1].state_dict().items()):
         assert torch.equal(va, vb), k
+
+
+def test_derived_digit_recipes_pin_their_label_dropout():
+    """Chapter 7's U-Net trains with p_uncond = 0.25; the recipes built on its TrainConfig pin the
+    former 0.1 (or 0 without labels), so their cached models and cache keys did not change."""
+    from diffusion_lite import cascade, latent
+    from diffusion_lite.nets import transformer
+
+    assert DigitsUNetConfig().train.label_dropout == 0.25
+    assert cascade.CascadeConfig().train_base.label_dropout == 0.1
+    assert cascade.CascadeConfig().train_sr.label_dropout == 0.0
+    assert latent.LatentDiffusionConfig().train.label_dropout == 0.1
+    assert transformer.DigitsTransformerConfig().train.label_dropout == 0.1
