@@ -249,3 +249,16 @@ def test_imputer_keeps_observed_values_and_waveform_trains():
     wcfg = dataclasses.replace(wcfg, train=dataclasses.replace(wcfg.train, steps=2, batch_size=4))
     wden, _ = waveform.train_waveform(wcfg)
     assert waveform.sample_waveforms(wden, wcfg, 2, steps=3, generator=_gen()).shape == (2, 1, 256)
+
+
+def test_band_level_sees_a_hiss_above_the_harmonics():
+    notes = sound.synth_notes(200, generator=_gen(5))[0]
+    peak = float(sound.mean_spectrum(notes).max())
+    quiet = sound.band_level_db(notes, peak)  # A3's third harmonic is 660 Hz, below 750 Hz
+    hissy = sound.band_level_db(notes + 1e-3 * torch.randn(notes.shape, generator=_gen(6)), peak)
+    assert quiet < -60 and hissy > quiet + 20
+    white = 0.3 * torch.randn(200, 1, 256, generator=_gen(7))
+    flat = float(sound.mean_spectrum(white).mean())
+    assert abs(sound.band_level_db(white, flat)) < 1  # white noise: every band at the mean
+    with pytest.raises(ValueError, match="above must lie"):
+        sound.band_level_db(notes, peak, above=1.0)

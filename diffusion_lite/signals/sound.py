@@ -12,6 +12,8 @@ a zero-padded, Hann-windowed spectrum {cite}`schroeder1968`; a pitch is *valid* 
 ``min_harmonicity`` of the signal's power lies within ±3% (at least ± the Hann window's main
 lobe, 2 f_s/T) of its first four harmonics.
 Spectral distance: the RMS difference, in dB, between the mean power spectra of two sets of clips.
+Band level: the mean power of a set of clips above a fraction of the Nyquist frequency, in dB
+relative to a reference power (e.g. the data's spectral peak) — where a distance comes from.
 
 Notation (code → symbol): ``sample_rate`` f_s · ``f0`` f₀ · ``harmonicity`` the power share near
 k f₀ · ``tau`` τ · ``spectral_distance`` RMS dB difference of mean spectra.
@@ -26,7 +28,7 @@ import torch
 from ..utils import check_generator, check_int, check_positive
 
 __all__ = ["PITCHES", "synth_notes", "estimate_pitch", "nearest_pitch", "mean_spectrum",
-           "spectral_distance", "spectrogram"]
+           "spectral_distance", "band_level_db", "spectrogram"]
 
 PITCHES = (110.0, 138.59, 164.81, 220.0)  # A2, C♯3, E3, A3 in Hz (equal temperament)
 
@@ -121,6 +123,17 @@ def spectral_distance(a: torch.Tensor, b: torch.Tensor, *, floor_db: float = -80
         db = 10 * torch.log10(mean_spectrum(x).clamp_min(1e-300))
         out.append(db.clamp_min(db.max() + floor_db))
     return float(((out[0] - out[1]) ** 2).mean().sqrt())
+
+
+def band_level_db(x: torch.Tensor, reference: float, *, above: float = 0.75) -> float:
+    """Mean power of clips (n, 1, T) over the frequencies above ``above`` × Nyquist, in dB
+    relative to ``reference`` (a power, e.g. ``mean_spectrum(data).max()``)."""
+    if not 0 <= above < 1:
+        raise ValueError(f"above must lie in [0, 1) (a fraction of the Nyquist frequency), got {above}")
+    check_positive(reference, "reference")
+    spectrum = mean_spectrum(x)
+    return float(10 * torch.log10(spectrum[math.ceil(above * (len(spectrum) - 1)):].mean()
+                                  / reference))
 
 
 def spectrogram(x: torch.Tensor, *, window: int = 64, hop: int = 8) -> torch.Tensor:

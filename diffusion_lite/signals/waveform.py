@@ -35,7 +35,9 @@ def _net() -> SignalNetConfig:
 
 
 def _train() -> training.TrainConfig:
-    return edm_recipe(steps=700, batch_size=32, lr=4e-3, sigma_data=0.28, p_mean=-1.6, p_std=1.2)
+    # 2800 steps (about 2 CPU-minutes): at 700 steps about a third of the samples had a valid
+    # pitch, at 2800 most do (measured on 256 samples of seed 0: 32% -> 87%)
+    return edm_recipe(steps=2800, batch_size=32, lr=4e-3, sigma_data=0.28, p_mean=-1.6, p_std=1.2)
 
 
 @dataclass(frozen=True)
