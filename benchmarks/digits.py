@@ -310,7 +310,7 @@ def report(rec, nb=None) -> str:
     for m in MODES:
         w0 = fd[0.0, n_main, m]
         lines.append(f"- Unconditional (w = 0), {m}: FD {_fmt(w0)} = {w0.value / floor_fd.value:.1f} × floor.")
-    lines += ["", "## Why is the unconditional model far from the floor?", "",
+    lines += ["", "## Why was the unconditional model so far from the floor?", "",
               "Held-out denoising MSE per σ (mean over 4 noise draws), conditional (true label) vs",
               "unconditional (∅) branch of the same network, and the same on 355 training digits:", "",
               "| split | σ | conditional | unconditional | ratio |", "|---|---|---|---|---|"]
