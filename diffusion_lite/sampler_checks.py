@@ -4,9 +4,10 @@ The samplers of :mod:`~diffusion_lite.samplers` validate ``x``, the σ ladder an
 entry (:func:`check_ladder`, :func:`start`) and then run bare: :class:`Counted` calls the
 denoiser (σ as a Python float for wrappers that set ``accepts_float_sigma``, else a ``(B,)``
 tensor made once per σ; the package's own wrapper hands over D as its parts, :meth:`Counted.parts`),
-compares each output's shape with a tuple comparison and counts evaluations. Nothing waits on the device inside the loop: :meth:`Counted.finish` looks for NaN once,
-at the end, and :func:`traced` replays a failed run with the same random state and a check after
-every evaluation, to say where the NaN appeared.
+compares each output's shape with a tuple comparison and counts evaluations. Nothing waits on the
+device inside the loop: :meth:`Counted.finish` looks for NaN once, at the end, and :func:`traced`
+replays a failed run with the same random state and a check after every evaluation, to say where
+the NaN appeared.
 
 Notation (code → symbol): ``x`` x_σ · ``sigmas`` σ_0 > … > σ_N = 0 · ``x0_hat`` D(x, σ) ·
 ``nfe`` the number of denoiser evaluations.
